@@ -1,0 +1,51 @@
+# spikeclip-lite — the two commands: `make run` (the course's main job) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch/torchvision pair installed first; override for your platform, e.g.
+#   make run TORCH_INSTALL="torch torchvision"   (pyproject only asks for ranges)
+TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
+OUT ?= outputs
+
+.PHONY: run test unit notebooks lab bench lint samples clean help test-gpu
+
+help:
+	@echo "make run    - create $(VENV) if missing, install, run the course (fast mode) into $(OUT)/"
+	@echo "make test   - unit tests + every notebook executed in fast mode (papermill and nbval)"
+	@echo "make lab    - open JupyterLab on the notebooks"
+	@echo "make bench  - benchmark the vectorised code against plain loop references"
+	@echo "make lint   - ruff"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INSTALL)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (spikeclip-lite)" >/dev/null
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m spikeclip_lite course --out $(OUT)
+
+test: $(VENV)/.installed
+	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests -q
+	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	@$(PY) tests/print_timings.py
+
+lab: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab notebooks
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench.py
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check spikeclip_lite tests benchmarks notebooks
+
+samples: $(VENV)/.installed
+	$(PY) -m spikeclip_lite samples
+
+clean:
+	rm -rf $(OUT) .pytest_cache

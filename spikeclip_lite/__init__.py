@@ -1,0 +1,15 @@
+"""spikeclip-lite: spike-camera reconstruction and SpikeCLIP, one concept per module.
+
+- ``physics``   the pixel: integrate-and-fire simulator and low-light noise model
+- ``io``        ``.dat`` and UHSR ``.npz`` files, class lists
+- ``baselines`` TFP, TFI, TFSTP
+- ``data``      procedural scenes (ten classes, optional fast motion)
+- ``metrics``   PSNR, SSIM, gain/offset-aligned PSNR
+- ``viz``, ``widgets``  figures and notebook explorers
+- ``reference`` slow loop versions used by tests and ``make bench``
+"""
+
+from . import baselines, data, io, metrics, physics
+
+__version__ = "0.1.0"
+__all__ = ["baselines", "data", "io", "metrics", "physics", "__version__"]

@@ -1,0 +1,176 @@
+"""Spike-stream file formats (SPEC §2): raw ``.dat`` camera files and UHSR ``.npz`` files.
+
+``.dat``: frames back to back, each H·W/8 bytes, pixels row-major, bit b of byte k is
+pixel 8k+b (least significant bit first), image stored upside down.
+
+UHSR / U-CALTECH / U-CIFAR ``.npz``: ``spk`` (uint8 0/1, 200×250×250), ``label`` (int),
+optionally ``label_name``. SpikeCLIP crops ``spk[:, 13:237, 13:237]`` → 200×224×224.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._tensor import ArrayLike, check_binary, check_ndim, to_torch
+
+__all__ = [
+    "read_dat",
+    "write_dat",
+    "read_uhsr",
+    "write_uhsr",
+    "UCIFAR_CLASSES",
+    "UCALTECH_CLASSES",
+    "UHSR_CROP",
+]
+
+PathLike = str | os.PathLike
+
+#: U-CIFAR class order, index → name (SPEC §2).
+UCIFAR_CLASSES: tuple[str, ...] = (
+    "frog",
+    "horse",
+    "dog",
+    "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "ship",
+    "cat",
+    "deer",
+)
+
+#: U-CALTECH class order, 101 names, index → name (SPEC §2; index 47 is 'helicopter').
+UCALTECH_CLASSES: tuple[str, ...] = tuple(
+    """accordion airplanes anchor ant barrel bass beaver binocular bonsai brain brontosaurus
+    buddha butterfly camera cannon car ceilingfan cellphone chair chandelier cougarbody
+    cougarface crab crayfish crocodile crocodilehead cup dalmatian dollarbill dolphin dragonfly
+    electricguitar elephant emu euphonium ewer faces ferry flamingo flamingohead garfield gerenuk
+    gramophone grandpiano hawksbill headphone hedgehog helicopter ibis inlineskate joshuatree
+    kangaroo ketch lamp laptop Leopards llama lobster lotus mandolin mayfly menorah metronome
+    minaret Motorbikes nautilus octopus okapi pagoda panda pigeon pizza platypus pyramid revolver
+    rhino rooster saxophone schooner scissors scorpion seahorse snoopy soccerball stapler
+    starfish stegosaurus stopsign strawberry sunflower tick trilobite umbrella watch waterlilly
+    wheelchair wildcat windsorchair wrench yinyang background""".split()
+)
+
+#: Rows/columns SpikeCLIP keeps from a 250×250 UHSR frame: 13:237 → 224×224.
+UHSR_CROP = slice(13, 237)
+
+
+def _frame_bytes(height: int, width: int) -> int:
+    if height < 1 or width < 1:
+        raise ValueError(f"height and width must be positive, got {height}×{width}")
+    if (height * width) % 8:
+        raise ValueError(f"height·width must be a multiple of 8 to pack into bytes, got {height}×{width}")
+    return height * width // 8
+
+
+def read_dat(path: PathLike, height: int = 250, width: int = 400, header_columns: int = 0) -> np.ndarray:
+    """Read a raw spike-camera ``.dat`` file.
+
+    Args:
+        path: the file.
+        height, width: the *image* size (default 250×400, the native sensor).
+        header_columns: extra columns stored in each row before the image. Camera files of
+            250×416 carry a 16-column header: ``read_dat(p, 250, 400, header_columns=16)``
+            decodes 416-wide frames and drops the first 16 columns.
+
+    Returns:
+        uint8 0/1 array (T, height, width), upright.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: empty file, or a size that is not a whole number of frames (corrupt).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no spike file at {path}")
+    stored_width = width + header_columns
+    fb = _frame_bytes(height, stored_width)
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0:
+        raise ValueError(f"{path} is empty: no spike frames")
+    if raw.size % fb:
+        raise ValueError(
+            f"{path} is corrupt or has another geometry: {raw.size} bytes is not a whole number of "
+            f"{height}×{stored_width} frames ({fb} bytes each; {raw.size // fb} full frames and "
+            f"{raw.size % fb} bytes left over). Check height/width/header_columns."
+        )
+    bits = np.unpackbits(raw.reshape(-1, fb), axis=1, bitorder="little")
+    frames = bits.reshape(-1, height, stored_width)[:, ::-1, header_columns:]
+    return np.ascontiguousarray(frames)
+
+
+def write_dat(path: PathLike, spikes: ArrayLike) -> Path:
+    """Write a (T, H, W) 0/1 stream as a ``.dat`` file (rows flipped, LSB first).
+
+    The file does not record H and W: read it back with the same ``height``/``width``.
+    Returns the path written.
+    """
+    s, _ = to_torch(spikes, "spikes")
+    check_ndim(s, (3,), "spikes", "(T, H, W)")
+    check_binary(s)
+    T, H, W = s.shape
+    _frame_bytes(H, W)
+    arr = s.detach().cpu().numpy().astype(np.uint8)[:, ::-1, :].reshape(T, -1)
+    packed = np.packbits(arr, axis=1, bitorder="little")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    packed.tofile(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_uhsr(path: PathLike, crop: bool = True) -> tuple[np.ndarray, int]:
+    """Read one UHSR / U-CALTECH / U-CIFAR ``.npz`` recording.
+
+    Args:
+        path: the ``.npz`` file.
+        crop: apply SpikeCLIP's crop ``[:, 13:237, 13:237]`` (250×250 → 224×224).
+
+    Returns:
+        ``(spikes, label)``: uint8 0/1 (T, 224, 224) (or (T, 250, 250) uncropped) and the
+        class index (see :data:`UCALTECH_CLASSES` / :data:`UCIFAR_CLASSES`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no UHSR file at {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as err:  # zip damage, not an npz, …
+        raise ValueError(f"{path} is not a readable .npz file ({err})") from err
+    with data:
+        missing = {"spk", "label"} - set(data.files)
+        if missing:
+            raise ValueError(
+                f"{path} lacks key(s) {sorted(missing)}; a UHSR file has 'spk' and 'label', found {data.files}"
+            )
+        spk = data["spk"]
+        label_arr = data["label"]
+    if spk.ndim != 3 or spk.shape[1:] != (250, 250):
+        raise ValueError(f"{path}: 'spk' must have shape (T, 250, 250), got {spk.shape}")
+    if label_arr.size != 1 or not np.issubdtype(label_arr.dtype, np.integer):
+        raise ValueError(f"{path}: 'label' must be one integer class index, got {label_arr!r}")
+    check_binary(to_torch(spk, "spk")[0], f"{path}: 'spk'")
+    spk = spk.astype(np.uint8, copy=False)
+    if crop:
+        spk = np.ascontiguousarray(spk[:, UHSR_CROP, UHSR_CROP])
+    return spk, int(label_arr.reshape(()))
+
+
+def write_uhsr(path: PathLike, spikes: ArrayLike, label: int, label_name: str | None = None) -> Path:
+    """Write a (T, 250, 250) 0/1 stream in the UHSR ``.npz`` layout (compressed)."""
+    s, _ = to_torch(spikes, "spikes")
+    check_ndim(s, (3,), "spikes", "(T, 250, 250)")
+    if tuple(s.shape[1:]) != (250, 250):
+        raise ValueError(f"UHSR frames are 250×250, got {tuple(s.shape[1:])}")
+    check_binary(s)
+    extra = {} if label_name is None else {"label_name": np.array(label_name)}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, spk=s.cpu().numpy().astype(np.uint8), label=np.array(int(label)), **extra)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,80 @@
+"""Full-reference image quality: PSNR, SSIM and PSNR after a gain/offset fit.
+
+All take images (…, H, W) in [0, 1] (numpy or torch) and return one float per image
+(a float for a single image, an array/tensor for a batch).
+
+SpikeCLIP is trained without ground truth, so the brightness of its output is free:
+``aligned_psnr`` first fits ``a·x + b`` to the reference by least squares (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._tensor import ArrayLike, back, check_finite, to_torch
+
+__all__ = ["psnr", "ssim", "aligned_psnr", "fit_gain_offset"]
+
+
+def _pair(x: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    a, was_numpy = to_torch(x, "image")
+    b, _ = to_torch(ref, "reference")
+    if a.shape != b.shape:
+        raise ValueError(f"image and reference shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    if a.ndim < 2:
+        raise ValueError(f"images must have shape (…, H, W), got {tuple(a.shape)}")
+    a, b = a.double(), b.to(a.device).double()
+    check_finite(a, "image")
+    check_finite(b, "reference")
+    return a, b, was_numpy
+
+
+def _out(v: torch.Tensor, was_numpy: bool) -> ArrayLike | float:
+    return float(v) if v.ndim == 0 else back(v.float(), was_numpy)
+
+
+def psnr(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0) -> ArrayLike | float:
+    """Peak signal-to-noise ratio in dB, per image: 10·log10(range² / MSE)."""
+    a, b, was_numpy = _pair(x, ref)
+    mse = ((a - b) ** 2).mean(dim=(-2, -1)).clamp_min(1e-12)
+    return _out(10 * torch.log10(data_range**2 / mse), was_numpy)
+
+
+def fit_gain_offset(x: ArrayLike, ref: ArrayLike) -> ArrayLike:
+    """Least-squares ``a·x + b ≈ ref`` per image; returns the fitted image (…, H, W)."""
+    a, b, was_numpy = _pair(x, ref)
+    xm, ym = a.mean(dim=(-2, -1), keepdim=True), b.mean(dim=(-2, -1), keepdim=True)
+    cov = ((a - xm) * (b - ym)).mean(dim=(-2, -1), keepdim=True)
+    var = ((a - xm) ** 2).mean(dim=(-2, -1), keepdim=True)
+    gain = torch.where(var > 1e-12, cov / var.clamp_min(1e-12), torch.zeros_like(var))
+    return back((gain * (a - xm) + ym).float(), was_numpy)
+
+
+def aligned_psnr(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0) -> ArrayLike | float:
+    """PSNR after the best gain/offset ``a·x + b`` (brightness-free fidelity)."""
+    return psnr(fit_gain_offset(x, ref), ref, data_range)
+
+
+def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    g = torch.exp(-((torch.arange(size, device=device, dtype=torch.float64) - size // 2) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 11, sigma: float = 1.5) -> ArrayLike | float:
+    """Structural similarity (Wang et al. 2004), Gaussian window 11×11, σ = 1.5, valid region."""
+    a, b, was_numpy = _pair(x, ref)
+    H, W = a.shape[-2:]
+    if min(H, W) < win:
+        raise ValueError(f"SSIM needs images of at least {win}×{win}, got {H}×{W}")
+    lead = a.shape[:-2]
+    a4, b4 = a.reshape(-1, 1, H, W), b.reshape(-1, 1, H, W)
+    w = _gaussian_window(win, sigma, a.device)
+    mu_a, mu_b = F.conv2d(a4, w), F.conv2d(b4, w)
+    saa = F.conv2d(a4 * a4, w) - mu_a**2
+    sbb = F.conv2d(b4 * b4, w) - mu_b**2
+    sab = F.conv2d(a4 * b4, w) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)

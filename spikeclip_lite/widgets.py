@@ -1,0 +1,161 @@
+"""Interactive explorers for the notebooks (core ipywidgets 8 only).
+
+Each factory returns ``(widget, state)``. Moving a control recomputes the state
+synchronously (so tests can set ``.value`` and read the state without a kernel) and then
+redraws the figure in an ``Output``. The computation behind each explorer is a plain
+function (``sensor_view``, ``window_view``) that notebooks also call directly, because a
+widget callback swallows exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import baselines, metrics, physics, viz
+from ._tensor import ArrayLike
+
+__all__ = ["SensorView", "sensor_view", "sensor_explorer", "WindowView", "window_view", "window_explorer"]
+
+
+@dataclass
+class SensorView:
+    """What the sensor explorer shows: the stream, its TFP and its mean firing rate."""
+
+    spikes: np.ndarray
+    tfp: np.ndarray
+    rate: float
+    expected_rate: float
+    settings: dict = field(default_factory=dict)
+
+
+def sensor_view(
+    image: ArrayLike,
+    light_scale: float = 1.0,
+    threshold: float = 1.0,
+    noise: str = "ideal",
+    n_frames: int = 200,
+    seed: int = 0,
+) -> SensorView:
+    """Simulate ``image`` under a noise preset at ``light_scale`` × the preset's exposure.
+
+    ``expected_rate`` is the noiseless prediction ``light · mean(I) / θ`` (+ dark current).
+    """
+    model = physics.get_noise_model(noise)
+    model = physics.with_light(model, model.light * light_scale)
+    img = viz.as_numpy(image).astype(np.float32)
+    spikes = physics.simulate(img, n_frames=n_frames, threshold=threshold, seed=seed, noise=model)
+    expected = min(1.0, (model.light * float(img.mean()) + model.dark_current) / threshold)
+    settings = dict(light_scale=light_scale, threshold=threshold, noise=noise, n_frames=n_frames, seed=seed)
+    return SensorView(spikes, baselines.tfp(spikes), physics.firing_rate(spikes), expected, settings)
+
+
+def _draw_sensor(view: SensorView, image: np.ndarray) -> None:
+    fig = plt.figure(figsize=(11, 3.2))
+    gs = fig.add_gridspec(1, 3, width_ratios=[1, 1, 2])
+    ax0, ax1, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1]), fig.add_subplot(gs[2])
+    ax0.imshow(image, cmap="gray", vmin=0, vmax=1)
+    ax0.set_title("light (ground truth)")
+    ax1.imshow(view.tfp, cmap="gray")
+    ax1.set_title(f"TFP, rate {view.rate:.3f}/px/frame")
+    for a in (ax0, ax1):
+        a.axis("off")
+    viz.spike_raster(view.spikes, n_pixels=10, intensity=image, ax=ax2)
+    fig.tight_layout()
+    plt.show()
+
+
+def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tuple[W.Widget, SensorView]:
+    """Sliders for light level and threshold, a noise-preset menu → raster and TFP.
+
+    Returns ``(widget, state)``; ``state`` is a :class:`SensorView` updated in place.
+    """
+    img = viz.as_numpy(image).astype(np.float32)
+    light = W.FloatLogSlider(
+        value=1.0, base=10, min=-1.5, max=0.5, step=0.05, description="light ×", continuous_update=False
+    )
+    thr = W.FloatSlider(value=1.0, min=0.5, max=4.0, step=0.1, description="threshold θ", continuous_update=False)
+    preset = W.Dropdown(options=sorted(physics.PRESETS), value="ideal", description="noise")
+    out = W.Output()
+    state = sensor_view(img, 1.0, 1.0, "ideal", n_frames, seed)
+
+    def refresh(_: object = None) -> None:
+        new = sensor_view(img, light.value, thr.value, preset.value, n_frames, seed)
+        state.__dict__.update(new.__dict__)
+        with out:
+            out.clear_output(wait=True)
+            _draw_sensor(state, img)
+
+    for w in (light, thr, preset):
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([W.HBox([light, thr, preset]), out]), state
+
+
+@dataclass
+class WindowView:
+    """What the window explorer shows: one reconstruction and its scores."""
+
+    image: np.ndarray
+    psnr: float  # after the least-squares gain/offset fit to the truth
+    ssim: float  # same fit, clipped to [0, 1]
+    settings: dict = field(default_factory=dict)
+
+
+def window_view(
+    spikes: ArrayLike, ground_truth: ArrayLike, method: str = "tfp", center: int | None = None, half_window: int = 49
+) -> WindowView:
+    """Reconstruct with ``method`` ('tfp', 'tfi', 'tfstp') at ``center`` ± ``half_window`` and score it.
+
+    PSNR/SSIM compare the reconstruction after the best gain/offset fit, because the spike
+    rate's scale depends on the light level (SPEC §5).
+    """
+    img = viz.as_numpy(baselines.reconstruct(spikes, method, center=center, half_window=half_window))
+    gt = viz.as_numpy(ground_truth)
+    fitted = metrics.fit_gain_offset(img, gt)
+    return WindowView(
+        img,
+        metrics.psnr(fitted, gt),
+        metrics.ssim(np.clip(fitted, 0, 1), gt),
+        dict(method=method, center=center, half_window=half_window),
+    )
+
+
+def window_explorer(
+    spikes: ArrayLike, ground_truth: ArrayLike, frames: ArrayLike | None = None
+) -> tuple[W.Widget, WindowView]:
+    """Key-frame and window-length sliders and a method menu → reconstruction and PSNR/SSIM.
+
+    ``frames`` (T, H, W) is the true video, if any: the panel then shows the true frame at
+    the key frame and scores against it (for a static scene pass ``ground_truth`` only).
+    """
+    s = viz.as_numpy(spikes)
+    T = s.shape[0]
+    video = None if frames is None else viz.as_numpy(frames)
+    gt_static = viz.as_numpy(ground_truth)
+    center = W.IntSlider(value=T // 2, min=0, max=T - 1, description="key frame", continuous_update=False)
+    half = W.IntSlider(value=min(49, T // 2), min=1, max=T // 2, description="half window", continuous_update=False)
+    method = W.ToggleButtons(options=["tfp", "tfi", "tfstp"], value="tfp", description="method")
+    out = W.Output()
+
+    def truth() -> np.ndarray:
+        return gt_static if video is None else video[center.value]
+
+    state = window_view(s, truth(), method.value, center.value, half.value)
+
+    def refresh(_: object = None) -> None:
+        new = window_view(s, truth(), method.value, center.value, half.value)
+        state.__dict__.update(new.__dict__)
+        with out:
+            out.clear_output(wait=True)
+            title = f"{method.value.upper()}: PSNR {state.psnr:.1f} dB, SSIM {state.ssim:.2f}"
+            viz.show_images([truth(), state.image], ["truth at key frame", title], vmin=None, vmax=None, size=3.2)
+            plt.show()
+
+    for w in (center, half, method):
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([W.HBox([center, half]), method, out]), state

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import torch
+
+from spikeclip_lite import metrics
+
+
+def test_psnr_known_value(rng):
+    a = rng.random((16, 16))
+    b = a + 0.1
+    assert metrics.psnr(b, a) == pytest.approx(20.0, abs=1e-6)
+    assert metrics.psnr(a, a) > 100
+
+
+def test_ssim_identity_and_degradation(rng):
+    a = rng.random((32, 32)).astype(np.float32)
+    assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-6)
+    noisy = np.clip(a + 0.3 * rng.standard_normal(a.shape), 0, 1)
+    assert metrics.ssim(noisy, a) < 0.9
+
+
+def test_aligned_psnr_ignores_gain_and_offset(rng):
+    a = rng.random((24, 24))
+    assert metrics.aligned_psnr(0.2 * a + 0.05, a) > 100
+    assert metrics.psnr(0.2 * a + 0.05, a) < 15
+
+
+def test_batched_and_torch(rng):
+    a = rng.random((3, 16, 16)).astype(np.float32)
+    b = np.clip(a + 0.05, 0, 1)
+    p = metrics.psnr(b, a)
+    assert p.shape == (3,)
+    t = metrics.ssim(torch.from_numpy(b), torch.from_numpy(a))
+    assert isinstance(t, torch.Tensor) and t.shape == (3,)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.psnr(np.full((4, 4), np.nan), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="at least"):
+        metrics.ssim(np.zeros((4, 4)), np.zeros((4, 4)))

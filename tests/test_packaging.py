@@ -1,0 +1,32 @@
+import re
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_norm(r) for r in py["dependencies"] + py["optional-dependencies"]["dev"]}
+    env = (ROOT / "environment.yml").read_text()
+    pip_section = env.split("- pip:", 1)[1]
+    listed = {_norm(line.strip()[2:]) for line in pip_section.splitlines() if line.strip().startswith("- ")}
+    assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+
+
+def test_runtime_constraints_are_ranges():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in py["dependencies"]:
+        assert "==" not in req, f"pin {req} as a range for users"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci and "HF_HUB_OFFLINE=1" in ci and "SPIKECLIP_FAST=1" in ci
+    assert "make test" in readme and "make run" in readme
