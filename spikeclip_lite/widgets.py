@@ -18,7 +18,17 @@ import numpy as np
 from . import baselines, metrics, physics, viz
 from ._tensor import ArrayLike
 
-__all__ = ["SensorView", "sensor_view", "sensor_explorer", "WindowView", "window_view", "window_explorer"]
+__all__ = [
+    "SensorView",
+    "sensor_view",
+    "sensor_explorer",
+    "WindowView",
+    "window_view",
+    "window_explorer",
+    "PromptView",
+    "prompt_view",
+    "prompt_explorer",
+]
 
 
 @dataclass
@@ -159,3 +169,70 @@ def window_explorer(
         w.observe(refresh, names="value")
     refresh()
     return W.VBox([W.HBox([center, half]), method, out]), state
+
+
+@dataclass
+class PromptView:
+    """What the prompt explorer shows: P(prompt vs contrast) and both cosines per gallery image."""
+
+    prob: np.ndarray  # (N,) softmax probability of `prompt` against `contrast`
+    cos: np.ndarray  # (N, 2) cosine similarity to prompt and contrast
+    settings: dict = field(default_factory=dict)
+
+
+def prompt_view(clip: object, images: ArrayLike, prompt: str, contrast: str) -> PromptView:
+    """Score grey images (N, H, W) in [0, 1] against a prompt and a contrast prompt.
+
+    P = softmax(scale · [cos(img, prompt), cos(img, contrast)])[0] — the zero-shot rule with
+    two classes, and CLIP-IQA's quality score when the pair is an antonym pair.
+    """
+    import torch
+
+    if not prompt.strip() or not contrast.strip():
+        raise ValueError("both prompts must be non-empty")
+    x = torch.as_tensor(viz.as_numpy(images), dtype=torch.float32).unsqueeze(1)
+    with torch.no_grad():
+        text = clip.encode_text([prompt, contrast])
+        cos = (clip.encode_image(x) @ text.T).cpu()
+        prob = (clip.logit_scale * cos).softmax(-1)[:, 0]
+    return PromptView(prob.numpy(), cos.numpy(), dict(prompt=prompt, contrast=contrast))
+
+
+def prompt_explorer(
+    clip: object,
+    images: ArrayLike,
+    titles: list[str] | None = None,
+    prompt: str = "image of a star",
+    contrast: str = "image of a heart",
+) -> tuple[W.Widget, PromptView]:
+    """Two text boxes (a prompt and its contrast) → a probability bar under every gallery image."""
+    imgs = viz.as_numpy(images)
+    box_p = W.Text(value=prompt, description="prompt", continuous_update=False)
+    box_c = W.Text(value=contrast, description="contrast", continuous_update=False)
+    out = W.Output()
+    state = prompt_view(clip, imgs, prompt, contrast)
+
+    def refresh(_: object = None) -> None:
+        new = prompt_view(clip, imgs, box_p.value, box_c.value)
+        state.__dict__.update(new.__dict__)
+        with out:
+            out.clear_output(wait=True)
+            n = len(imgs)
+            fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), gridspec_kw={"height_ratios": [2, 1]}, squeeze=False)
+            for i in range(n):
+                axes[0, i].imshow(imgs[i], cmap="gray", vmin=0, vmax=1)
+                axes[0, i].axis("off")
+                if titles:
+                    axes[0, i].set_title(titles[i], fontsize=8)
+                axes[1, i].bar([0], [state.prob[i]], color="C0")
+                axes[1, i].set_ylim(0, 1)
+                axes[1, i].set_xticks([])
+                axes[1, i].set_title(f"{state.prob[i]:.2f}", fontsize=8)
+            fig.suptitle(f"P('{box_p.value}' vs '{box_c.value}')", fontsize=9)
+            fig.tight_layout()
+            plt.show()
+
+    for w in (box_p, box_c):
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([W.HBox([box_p, box_c]), out]), state
