@@ -1,0 +1,59 @@
+"""SpikeCLIP's losses (SPEC §4; the exact forms are **leads** from public re-implementations).
+
+Each is a small pure function of CLIP features. Feature tensors are unit-norm.
+Prompt features are ordered ``(LQ, HQ)``, so "label 1" means high quality, as in SPEC §4.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["class_loss", "prompt_init_loss", "prompt_loss", "hq_probability", "warmup_loss", "PROMPT_SCALE"]
+
+#: CLIP-LIT's logit scale for prompt losses: logits = 100·cosine.
+PROMPT_SCALE = 100.0
+
+
+def class_loss(
+    image_features: torch.Tensor, class_features: torch.Tensor, labels: torch.Tensor, logit_scale: float
+) -> torch.Tensor:
+    """Cross-entropy of zero-shot logits: image (B, D) vs class prompts (C, D), labels (B,) → scalar.
+
+    This is CLIP's InfoNCE with the class prompts as the only candidate texts.
+    """
+    return F.cross_entropy(logit_scale * image_features @ class_features.T, labels)
+
+
+def hq_probability(
+    image_features: torch.Tensor, prompt_features: torch.Tensor, scale: float = PROMPT_SCALE
+) -> torch.Tensor:
+    """softmax(scale · cos(img, [T_lq, T_hq]))[:, 1]: (B, D), (2, D) → (B,) in [0, 1]."""
+    return (scale * image_features @ prompt_features.T).softmax(-1)[:, 1]
+
+
+def prompt_init_loss(
+    image_features: torch.Tensor, prompt_features: torch.Tensor, is_hq: torch.Tensor, scale: float = PROMPT_SCALE
+) -> torch.Tensor:
+    """Prompt initialisation (Eq. 7 lead): CE over {LQ, HQ}, label 1 for HQ images, 0 for LQ.
+
+    image (B, D), prompts (2, D) ordered (LQ, HQ), is_hq (B,) bool → scalar.
+    """
+    return F.cross_entropy(scale * image_features @ prompt_features.T, is_hq.long())
+
+
+def prompt_loss(
+    image_features: torch.Tensor, prompt_features: torch.Tensor, scale: float = PROMPT_SCALE
+) -> torch.Tensor:
+    """Prompt loss (Eq. 9 lead): −P(HQ) of the reconstructions, averaged. (B, D), (2, D) → scalar."""
+    return -hq_probability(image_features, prompt_features, scale).mean()
+
+
+def warmup_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Coarse-stage warm-up (lead): L1 from the reconstruction to a classical one (TFI/TFP).
+
+    recon, target (B, 1, H, W) → scalar. Fixes the output's brightness in the first steps.
+    """
+    if recon.shape != target.shape:
+        raise ValueError(f"recon {tuple(recon.shape)} and target {tuple(target.shape)} differ")
+    return (recon - target).abs().mean()

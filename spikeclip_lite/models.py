@@ -1,0 +1,106 @@
+"""SpikeCLIP's reconstruction network (SPEC §4): voxels in, one grey image out.
+
+``voxelize`` sums each group of consecutive frames (200 frames → 50 channels, values 0–4).
+``LRN`` ("lightweight reconstruction network") is five 3×3 convolutions, 50→64→128→64→16→1,
+ReLU after the first four, no normalisation, no output activation: 185,889 parameters.
+Its state-dict keys (``0.0.weight`` … ``3.0.bias``, ``4.weight``, ``4.bias``) are those of the
+authors' released checkpoint, which loads with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._tensor import ArrayLike, back, check_binary, to_torch
+
+__all__ = ["voxelize", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
+
+#: Parameters of the LRN (SPEC §4).
+N_PARAMS = 185_889
+
+
+def voxelize(spikes: ArrayLike, bins: int = 50) -> ArrayLike:
+    """Sum groups of T / ``bins`` consecutive frames: (…, T, H, W) 0/1 → (…, bins, H, W) float32.
+
+    200 frames and 50 bins give four frames per channel (values 0–4), as in SpikeCLIP.
+    """
+    s, was_numpy = to_torch(spikes, "spikes")
+    if s.ndim < 3:
+        raise ValueError(f"spikes must have shape (…, T, H, W), got {tuple(s.shape)}")
+    T = s.shape[-3]
+    if bins < 1 or T % bins:
+        raise ValueError(f"{T} frames cannot be split into {bins} equal bins; use T divisible by bins (e.g. 200/50)")
+    check_binary(s)
+    v = s.to(torch.float32).reshape(*s.shape[:-3], bins, T // bins, *s.shape[-2:]).sum(dim=-3)
+    return back(v, was_numpy)
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, 1, 1), nn.ReLU(inplace=True))
+
+
+class LRN(nn.Sequential):
+    """Lightweight reconstruction network: (B, 50, H, W) voxels → (B, 1, H, W) image.
+
+    Fully convolutional (any H×W). Output is unbounded (no activation); callers clamp or
+    normalise it. 185,616 MACs per pixel (9.31 GMAC at 224×224).
+    """
+
+    def __init__(self, in_channels: int = 50) -> None:
+        super().__init__(
+            _block(in_channels, 64), _block(64, 128), _block(128, 64), _block(64, 16), nn.Conv2d(16, 1, 3, 1, 1)
+        )
+        self.in_channels = in_channels
+
+    def forward(self, voxels: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if voxels.ndim != 4 or voxels.shape[1] != self.in_channels:
+            raise ValueError(f"LRN expects (B, {self.in_channels}, H, W) voxels, got {tuple(voxels.shape)}")
+        return super().forward(voxels)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_lrn(lrn: LRN, path: str | os.PathLike) -> Path:
+    """Save an LRN's state dict (the released checkpoint's format: a plain state dict), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({k: v.detach().cpu() for k, v in lrn.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_lrn(path: str | os.PathLike, device: str | torch.device = "cpu") -> LRN:
+    """Load an LRN from ours or the authors' released checkpoint (``weights_only=True``, ``strict=True``).
+
+    Accepts a plain state dict, one nested under ``"state_dict"``/``"model"``/``"modules"→"lrn"``
+    (our stage checkpoints), and ``module.``-prefixed keys (DataParallel).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no LRN checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({err})") from err
+    if isinstance(state, dict) and "modules" in state and "lrn" in state["modules"]:
+        state = state["modules"]["lrn"]
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    lrn = LRN()
+    try:
+        lrn.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{path} is not an LRN checkpoint: {err}") from err
+    return lrn.to(device).eval()

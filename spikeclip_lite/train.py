@@ -1,0 +1,359 @@
+"""SpikeCLIP's three training stages, plus the supervised upper bound (SPEC §4).
+
+- :func:`train_coarse`   LRN learns to make CLIP name the right class (+ a TFI warm-up).
+- :func:`train_prompts`  an HQ/LQ prompt pair learns to separate clean images from
+  coarse outputs and classical reconstructions.
+- :func:`train_fine`     LRN continues with class loss + λ·prompt loss, with defences
+  against gaming the guiding CLIP and early stopping scored by an independent judge.
+- :func:`train_supervised` LRN with ground-truth L1: the bound SpikeCLIP may not use.
+
+Every stage: seeded, ``tqdm`` progress, cuda/mps/cpu, bf16 autocast on CUDA, an atomic
+checkpoint after each epoch, resume from it after an interruption, and a returned history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import losses
+from .clip import Clip, resolve_device
+from .models import LRN
+from .prompts import PromptPair
+from .spike_data import SpikeSet
+from .teaching_clip import augment
+
+__all__ = [
+    "StageConfig",
+    "Defences",
+    "to_clip_image",
+    "reconstruct",
+    "train_coarse",
+    "train_prompts",
+    "train_fine",
+    "train_supervised",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+
+@dataclass
+class StageConfig:
+    """Settings shared by every stage."""
+
+    steps: int = 200
+    batch: int = 8
+    lr: float = 2e-5
+    weight_decay: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    ckpt_dir: str | None = None  # checkpoints + resume; None = no checkpoints
+    progress: bool = True
+
+
+@dataclass
+class Defences:
+    """Options that make CLIP guidance harder to game (each measured in notebook 06).
+
+    Attributes:
+        augment: random crop/shift/flip and gain/gamma/contrast before every CLIP call.
+        standardise: feed CLIP a per-image standardised output, so brightness and
+            contrast are not free channels to push the score with.
+        anchor: weight of an L1 anchor to a fidelity target (the coarse output), relative
+            to λ (the anchor term is ``anchor · λ · L1``, so it scales with the prompt loss).
+        early_stop: keep the fine-stage weights that score best on the validation set
+            under the *judge* CLIP (never the guide).
+    """
+
+    augment: bool = True
+    standardise: bool = True
+    anchor: float = 1.0
+    early_stop: bool = True
+
+    @classmethod
+    def off(cls) -> Defences:
+        return cls(augment=False, standardise=False, anchor=0.0, early_stop=False)
+
+
+def to_clip_image(out: torch.Tensor, standardise: bool) -> torch.Tensor:
+    """LRN output (B, 1, H, W) → CLIP's input range. Standardised: mean 0.45, std 0.2 per image."""
+    if standardise:
+        mu = out.mean(dim=(1, 2, 3), keepdim=True)
+        sd = out.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-3)
+        out = (out - mu) / sd * 0.2 + 0.45
+    return out.clamp(0, 1)
+
+
+def _device(cfg: StageConfig) -> torch.device:
+    return resolve_device(cfg.device)
+
+
+def _autocast(dev: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+def save_checkpoint(path: Path, **state: object) -> None:
+    """Write ``state`` atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint with ``weights_only=True``."""
+    return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def reconstruct(lrn: torch.nn.Module, voxels: torch.Tensor, batch: int = 32, standardise: bool = False) -> torch.Tensor:
+    """Run the LRN over voxels (N, 50, H, W) → images (N, H, W) in [0, 1] on the CPU (no grad).
+
+    ``standardise``: present the output as CLIP saw it during training (:func:`to_clip_image`);
+    a CLIP-trained network's raw brightness is arbitrary. Otherwise the output is clamped.
+    """
+    dev = next(lrn.parameters()).device
+    lrn.eval()
+    outs = []
+    with torch.no_grad(), _autocast(dev):
+        for i in range(0, len(voxels), batch):
+            out = lrn(voxels[i : i + batch].to(dev, torch.float32)).float()
+            outs.append(to_clip_image(out, standardise)[:, 0].cpu())
+    return torch.cat(outs)
+
+
+class _Loop:
+    """Shared plumbing: batches, optimiser, checkpoints, resume, history."""
+
+    def __init__(
+        self,
+        name: str,
+        params: list[torch.nn.Parameter],
+        cfg: StageConfig,
+        n_items: int,
+        modules: dict[str, torch.nn.Module],
+    ) -> None:
+        self.name, self.cfg, self.n = name, cfg, n_items
+        self.modules = modules
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.history: dict[str, list[float]] = {}
+        self.extra: dict = {}
+        self.steps_per_epoch = max(1, math.ceil(n_items / cfg.batch))
+        self.ckpt = Path(cfg.ckpt_dir) / f"{name}.pt" if cfg.ckpt_dir else None
+        torch.manual_seed(cfg.seed)
+        if self.ckpt and self.ckpt.exists():
+            state = load_checkpoint(self.ckpt)
+            for k, m in modules.items():
+                m.load_state_dict(state["modules"][k])
+            self.opt.load_state_dict(state["optimizer"])
+            self.step, self.history, self.extra = state["step"], state["history"], state.get("extra", {})
+            self.gen.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+
+    def batches(self):
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc=self.name, disable=not self.cfg.progress)
+        t0, start = time.perf_counter(), self.step
+        while self.step < self.cfg.steps:
+            idx = torch.randint(0, self.n, (min(self.cfg.batch, self.n),), generator=self.gen)
+            yield idx
+            self.step += 1
+            bar.update(1)
+            if self.step % self.steps_per_epoch == 0 or self.step == self.cfg.steps:
+                self.save()
+            last = {k: v[-1] for k, v in self.history.items() if v}
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
+        bar.close()
+        if self.step > start:  # throughput of the steps run now (not of resumed ones)
+            seconds = time.perf_counter() - t0
+            self.history["seconds"] = [seconds]
+            self.history["samples_per_s"] = [(self.step - start) * self.cfg.batch / seconds]
+            self.save()
+
+    def log(self, **values: float) -> None:
+        for k, v in values.items():
+            self.history.setdefault(k, []).append(float(v.detach()) if isinstance(v, torch.Tensor) else float(v))
+
+    def update(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{self.name}: loss is {float(loss.detach())} at step {self.step}; lower the lr")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def save(self) -> None:
+        if self.ckpt is None:
+            return
+        save_checkpoint(
+            self.ckpt,
+            modules={k: m.state_dict() for k, m in self.modules.items()},
+            optimizer=self.opt.state_dict(),
+            step=self.step,
+            history=self.history,
+            extra=self.extra,
+            generator=self.gen.get_state(),
+            torch_rng=torch.get_rng_state(),
+            config=asdict(self.cfg),
+        )
+
+
+def _clip_features(clip: Clip, out: torch.Tensor, defences: Defences, gen: torch.Generator) -> torch.Tensor:
+    x = to_clip_image(out.float(), defences.standardise)
+    if defences.augment:
+        x = augment(x, gen)
+    return clip.encode_image(x)
+
+
+def train_coarse(
+    lrn: LRN,
+    clip: Clip,
+    train_set: SpikeSet,
+    classes: list[str] | tuple[str, ...],
+    cfg: StageConfig,
+    warmup_steps: int = 50,
+    warmup_weight: float = 1.0,
+    defences: Defences | None = None,
+    fidelity_floor: float = 0.0,
+) -> dict[str, list[float]]:
+    """Stage 1: class loss through CLIP, plus an L1 warm-up to TFI that fades out over
+    ``warmup_steps`` (lead: it fixes brightness in the first steps).
+
+    ``fidelity_floor`` keeps that L1 term at this weight after the warm-up instead of zero
+    (an option of this course, not the paper's: a standing pull towards the spikes' own
+    evidence; the LRN cannot copy TFI's noise from 4-frame voxels, so it learns a smoother
+    estimate).
+    """
+    dev = _device(cfg)
+    defences = defences or Defences(anchor=0.0, early_stop=False)
+    lrn.to(dev).train()
+    loop = _Loop("coarse", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    text = clip.class_features(classes).to(dev)
+    for idx in loop.batches():
+        lrn.train()
+        vox = train_set.voxels[idx].to(dev, torch.float32)
+        labels = train_set.labels[idx].to(dev)
+        with _autocast(dev):
+            out = lrn(vox)
+        feats = _clip_features(clip, out, defences, loop.gen)
+        l_cls = losses.class_loss(feats, text, labels, clip.logit_scale)
+        w = max(fidelity_floor, warmup_weight * max(0.0, 1 - loop.step / max(warmup_steps, 1)))
+        l_warm = losses.warmup_loss(out.float(), train_set.tfi[idx].unsqueeze(1).to(dev))
+        loss = l_cls + w * l_warm
+        loop.update(loss)
+        loop.log(loss=loss, class_loss=l_cls, warmup=l_warm)
+    lrn.eval()
+    return loop.history
+
+
+def train_prompts(
+    pair: PromptPair,
+    clip: Clip,
+    hq_images: torch.Tensor,
+    lq_images: torch.Tensor,
+    cfg: StageConfig,
+) -> dict[str, list[float]]:
+    """Stage 2: learn (LQ, HQ) prompts with the initialisation loss on clean (HQ) vs
+    low-quality images (coarse outputs, TFP, TFI), each (N, H, W) in [0, 1]."""
+    dev = _device(cfg)
+    pair.to(dev)
+    with torch.no_grad():
+        f_hq = torch.cat([clip.encode_image(hq_images[i : i + 64].unsqueeze(1)) for i in range(0, len(hq_images), 64)])
+        f_lq = torch.cat([clip.encode_image(lq_images[i : i + 64].unsqueeze(1)) for i in range(0, len(lq_images), 64)])
+    feats = torch.cat([f_hq, f_lq]).to(dev)
+    is_hq = torch.cat([torch.ones(len(f_hq), dtype=torch.bool), torch.zeros(len(f_lq), dtype=torch.bool)]).to(dev)
+    loop = _Loop("prompts", [pair.ctx], cfg, len(feats), {"prompts": pair})
+    for idx in loop.batches():
+        idx = idx.to(dev)
+        prompts_ = pair(clip)
+        loss = losses.prompt_init_loss(feats[idx], prompts_, is_hq[idx])
+        loop.update(loss)
+        with torch.no_grad():
+            p = losses.hq_probability(feats[idx], prompts_)
+            acc = ((p > 0.5) == is_hq[idx]).float().mean()
+        loop.log(loss=loss, accuracy=acc)
+    return loop.history
+
+
+def train_fine(
+    lrn: LRN,
+    clip: Clip,
+    pair: PromptPair,
+    train_set: SpikeSet,
+    classes: list[str] | tuple[str, ...],
+    cfg: StageConfig,
+    lam: float = 100.0,
+    defences: Defences | None = None,
+    anchor_images: torch.Tensor | None = None,
+    validate: Callable[[LRN], float] | None = None,
+    validate_every: int = 10,
+) -> dict[str, list[float]]:
+    """Stage 3: class loss + λ·prompt loss (SPEC: λ = 100), with :class:`Defences`.
+
+    ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
+    ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
+    early stopping: the best-scoring weights are restored at the end.
+    """
+    dev = _device(cfg)
+    defences = defences or Defences()
+    lrn.to(dev).train()
+    pair.to(dev)
+    loop = _Loop("fine", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    text = clip.class_features(classes).to(dev)
+    with torch.no_grad():
+        prompts_ = pair(clip)
+    best = loop.extra.get("best")
+    for idx in loop.batches():
+        lrn.train()
+        vox = train_set.voxels[idx].to(dev, torch.float32)
+        with _autocast(dev):
+            out = lrn(vox)
+        feats = _clip_features(clip, out, defences, loop.gen)
+        l_cls = losses.class_loss(feats, text, train_set.labels[idx].to(dev), clip.logit_scale)
+        l_prompt = losses.prompt_loss(feats, prompts_)
+        loss = l_cls + lam * l_prompt
+        if defences.anchor and anchor_images is not None:
+            shown = to_clip_image(out.float(), defences.standardise)  # compare images as they are presented
+            l_anchor = losses.warmup_loss(shown, anchor_images[idx].unsqueeze(1).to(dev))
+            loss = loss + defences.anchor * lam * l_anchor
+            loop.log(anchor=l_anchor)
+        loop.update(loss)
+        loop.log(loss=loss, class_loss=l_cls, hq_prob=-l_prompt)
+        if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
+            score = float(validate(lrn))
+            loop.log(val_score=score, val_step=loop.step + 1)
+            if defences.early_stop and (best is None or score > best["score"]):
+                best = {
+                    "score": score,
+                    "step": loop.step + 1,
+                    "state": {k: v.detach().cpu().clone() for k, v in lrn.state_dict().items()},
+                }
+                loop.extra["best"] = best
+    if defences.early_stop and best is not None:
+        lrn.load_state_dict(best["state"])
+        loop.history["best_step"] = [float(best["step"])]
+    lrn.eval()
+    return loop.history
+
+
+def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> dict[str, list[float]]:
+    """The upper bound: L1 to the ground truth at the key frame (not allowed to SpikeCLIP)."""
+    dev = _device(cfg)
+    lrn.to(dev).train()
+    loop = _Loop("supervised", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    for idx in loop.batches():
+        lrn.train()
+        with _autocast(dev):
+            out = lrn(train_set.voxels[idx].to(dev, torch.float32))
+        loss = losses.warmup_loss(out.float(), train_set.gt[idx].unsqueeze(1).to(dev))
+        loop.update(loss)
+        loop.log(loss=loss)
+    lrn.eval()
+    return loop.history

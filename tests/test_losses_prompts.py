@@ -1,0 +1,64 @@
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spikeclip_lite import losses, prompts, teaching_clip
+from spikeclip_lite.clip import _wrap
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    """A randomly initialised teaching-architecture CLIP (no weights needed)."""
+    teaching_clip.register_configs()
+    torch.manual_seed(0)
+    model = open_clip.create_model("spikeclip-teaching-rn", device="cpu")
+    return _wrap(model, "spikeclip-teaching-rn", "random", torch.device("cpu"), teaching=True)
+
+
+def _unit(*shape):
+    return F.normalize(torch.randn(*shape), dim=-1)
+
+
+def test_class_loss_prefers_the_right_class():
+    txt = _unit(10, 8)
+    labels = torch.arange(10)
+    good = losses.class_loss(txt, txt, labels, 100.0)
+    bad = losses.class_loss(txt.roll(1, 0), txt, labels, 100.0)
+    assert good < 0.1 < bad
+
+
+def test_prompt_losses():
+    hq_dir, lq_dir = _unit(1, 8), _unit(1, 8)
+    prompts_ = torch.cat([lq_dir, hq_dir])  # (LQ, HQ)
+    imgs = torch.cat([hq_dir, lq_dir])
+    p = losses.hq_probability(imgs, prompts_)
+    assert p[0] > 0.9 and p[1] < 0.1
+    assert losses.prompt_init_loss(imgs, prompts_, torch.tensor([True, False])) < 0.2
+    assert losses.prompt_init_loss(imgs, prompts_, torch.tensor([False, True])) > 2
+    assert losses.prompt_loss(hq_dir, prompts_) < losses.prompt_loss(lq_dir, prompts_)
+
+
+def test_warmup_loss():
+    a = torch.zeros(2, 1, 4, 4)
+    assert losses.warmup_loss(a, a + 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="differ"):
+        losses.warmup_loss(a, torch.zeros(2, 1, 4, 5))
+
+
+def test_prompt_pair_starts_at_x_and_learns(tiny_clip):
+    pair = prompts.PromptPair(tiny_clip, n_tokens=16)
+    assert pair.ctx.shape == (2, 16, tiny_clip.token_width)
+    feats = pair(tiny_clip)
+    ref = tiny_clip.encode_text([" ".join(["X"] * 16)])
+    torch.testing.assert_close(feats, ref.expand(2, -1), atol=1e-5, rtol=1e-4)
+    assert [k for k, v in pair.named_parameters()] == ["ctx"]  # CLIP's weights are not part of it
+    img = _unit(4, feats.shape[1])
+    loss = losses.prompt_init_loss(img, pair(tiny_clip), torch.tensor([True, False, True, False]))
+    loss.backward()
+    assert pair.ctx.grad is not None and pair.ctx.grad.abs().sum() > 0
+
+
+def test_prompt_pair_too_long(tiny_clip):
+    with pytest.raises(ValueError, match="do not fit"):
+        prompts.PromptPair(tiny_clip, n_tokens=40)

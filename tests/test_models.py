@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from spikeclip_lite import models
+
+
+def test_voxelize_sums_groups_of_four(rng):
+    s = (rng.random((200, 6, 7)) < 0.3).astype(np.uint8)
+    v = models.voxelize(s)
+    assert v.shape == (50, 6, 7) and v.dtype == np.float32
+    np.testing.assert_array_equal(v[3], s[12:16].sum(0))
+    assert v.max() <= 4
+    vb = models.voxelize(torch.from_numpy(np.stack([s, s])))
+    assert vb.shape == (2, 50, 6, 7)
+
+
+def test_voxelize_errors():
+    with pytest.raises(ValueError, match="equal bins"):
+        models.voxelize(np.zeros((201, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        models.voxelize(np.full((200, 4, 4), 3, np.uint8))
+
+
+def test_lrn_matches_the_paper():
+    net = models.LRN()
+    assert models.count_parameters(net) == models.N_PARAMS == 185_889
+    keys = list(net.state_dict())
+    assert keys == [
+        "0.0.weight",
+        "0.0.bias",
+        "1.0.weight",
+        "1.0.bias",
+        "2.0.weight",
+        "2.0.bias",
+        "3.0.weight",
+        "3.0.bias",
+        "4.weight",
+        "4.bias",
+    ]
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(50, 64), (64, 128), (128, 64), (64, 16), (16, 1)]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) and c.padding == (1, 1) for c in convs)
+
+
+def test_released_checkpoint_layout_loads_strictly():
+    """A state dict saved by the authors' Sequential-of-Sequentials loads with strict=True."""
+    block = lambda i, o: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, 1, 1), torch.nn.ReLU())  # noqa: E731
+    theirs = torch.nn.Sequential(
+        block(50, 64), block(64, 128), block(128, 64), block(64, 16), torch.nn.Conv2d(16, 1, 3, 1, 1)
+    )
+    net = models.LRN()
+    net.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.rand(1, 50, 9, 11)
+    torch.testing.assert_close(net(x), theirs(x))
+
+
+def test_lrn_any_size_and_bad_input():
+    net = models.LRN()
+    assert net(torch.rand(2, 50, 13, 21)).shape == (2, 1, 13, 21)
+    with pytest.raises(ValueError, match="voxels"):
+        net(torch.rand(2, 3, 8, 8))

@@ -1,0 +1,119 @@
+"""The training stages on a tiny problem with a random teaching-architecture CLIP (fast)."""
+
+import open_clip
+import pytest
+import torch
+
+from spikeclip_lite import data, teaching_clip, train
+from spikeclip_lite.clip import _wrap
+from spikeclip_lite.models import LRN
+from spikeclip_lite.prompts import PromptPair
+from spikeclip_lite.spike_data import SPLITS, make_hq_images, make_spike_set
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    teaching_clip.register_configs()
+    torch.manual_seed(0)
+    return _wrap(
+        open_clip.create_model("spikeclip-teaching-rn"),
+        "spikeclip-teaching-rn",
+        "random",
+        torch.device("cpu"),
+        teaching=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_set():
+    return make_spike_set(8, "train", 32, progress=False)
+
+
+def cfg(tmp_path, steps, **kw):
+    return train.StageConfig(steps=steps, batch=4, lr=kw.pop("lr", 1e-3), ckpt_dir=str(tmp_path), progress=False, **kw)
+
+
+def test_spike_set_layout(tiny_set):
+    assert tiny_set.voxels.shape == (8, 50, 32, 32) and tiny_set.voxels.dtype == torch.float16
+    assert tiny_set.moving.sum() == 4 and tiny_set.tfp.max() <= 1 and tiny_set.gt.shape == (8, 32, 32)
+    again = make_spike_set(8, "train", 32, progress=False)
+    assert torch.equal(again.voxels, tiny_set.voxels)  # deterministic
+    with pytest.raises(ValueError, match="unknown split"):
+        make_spike_set(2, "holdout", 32, progress=False)
+    assert len(set(SPLITS.values())) == len(SPLITS)
+
+
+def test_hq_images_are_unpaired(tiny_set):
+    hq = make_hq_images(8, 32)
+    assert not any(torch.allclose(h, g) for h in hq for g in tiny_set.gt)
+
+
+def test_coarse_checkpoints_and_resumes(tmp_path, tiny_clip, tiny_set):
+    torch.manual_seed(1)
+    lrn = LRN()
+    h = train.train_coarse(lrn, tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path, 4), warmup_steps=2)
+    assert len(h["loss"]) == 4 and (tmp_path / "coarse.pt").exists()
+    state = train.load_checkpoint(tmp_path / "coarse.pt")
+    assert state["step"] == 4
+    # an interrupted run continues from the checkpoint: same result as one uninterrupted run
+    lrn_b = LRN()
+    train.train_coarse(lrn_b, tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path, 6), warmup_steps=2)
+    other = tmp_path / "straight"
+    torch.manual_seed(1)
+    lrn_c = LRN()
+    h_c = train.train_coarse(lrn_c, tiny_clip, tiny_set, data.CLASSES, cfg(other, 6), warmup_steps=2)
+    assert len(h_c["loss"]) == 6
+    for a, b in zip(lrn_b.state_dict().values(), lrn_c.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_checkpoint_is_atomic_and_weights_only(tmp_path):
+    train.save_checkpoint(tmp_path / "x.pt", modules={"a": {"w": torch.ones(2)}}, step=3)
+    assert not list(tmp_path.glob("*.tmp"))
+    assert train.load_checkpoint(tmp_path / "x.pt")["step"] == 3
+
+
+def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
+    lrn = LRN()
+    coarse = train.reconstruct(lrn, tiny_set.voxels)
+    assert coarse.shape == (8, 32, 32) and 0 <= coarse.min() and coarse.max() <= 1
+    pair = PromptPair(tiny_clip)
+    before = pair.ctx.detach().clone()
+    hp = train.train_prompts(
+        pair, tiny_clip, make_hq_images(8, 32), torch.cat([coarse, tiny_set.tfp]), cfg(tmp_path, 3)
+    )
+    assert len(hp["accuracy"]) == 3 and not torch.equal(before, pair.ctx)
+    scores = iter([0.1, 0.9, 0.2, 0.3])
+    hf = train.train_fine(
+        lrn,
+        tiny_clip,
+        pair,
+        tiny_set,
+        data.CLASSES,
+        cfg(tmp_path, 4, lr=1e-4),
+        anchor_images=coarse,
+        validate=lambda m: next(scores),
+        validate_every=1,
+    )
+    assert hf["best_step"] == [2.0] and len(hf["hq_prob"]) == 4 and "anchor" in hf
+    hs = train.train_supervised(LRN(), tiny_set, cfg(tmp_path, 3))
+    assert len(hs["loss"]) == 3
+
+
+def test_defences_off_and_standardise():
+    off = train.Defences.off()
+    assert not (off.augment or off.standardise or off.anchor or off.early_stop)
+    x = torch.rand(3, 1, 8, 8) * 5 - 1
+    y = train.to_clip_image(x, standardise=True)
+    assert y.min() >= 0 and y.max() <= 1
+    torch.testing.assert_close(y.mean(dim=(1, 2, 3)), torch.full((3,), 0.45), atol=0.05, rtol=0)
+    # brightness of the output no longer reaches CLIP
+    torch.testing.assert_close(train.to_clip_image(x * 3 + 2, True), y, atol=1e-5, rtol=0)
+
+
+def test_nan_loss_is_reported(tmp_path, tiny_clip, tiny_set):
+    lrn = LRN()
+    with torch.no_grad():
+        lrn[4].bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="loss is nan"):
+        train.train_supervised(lrn, tiny_set, cfg(tmp_path, 2))
