@@ -1,0 +1,75 @@
+"""No-reference image quality: what the paper reports (NIQE, BRISQUE via ``pyiqa``) and two
+simple measures that always work offline.
+
+- :func:`noise_sigma` — Immerkær's fast noise estimate (1996): the residual of a Laplacian-
+  difference mask, robust to image structure. Lower = less noise. Units: intensity (of [0, 1]).
+- :func:`sharpness` — gradient energy (Tenengrad: mean squared gradient) after a light 3×3
+  smoothing, so that pixel noise counts less as detail. Higher = crisper edges (a blurred edge
+  spreads the same contrast over more pixels, which lowers the *squared* gradient).
+- :func:`pyiqa_scores` — NIQE and BRISQUE from ``pyiqa`` when it is installed *and* its model
+  files are available (it downloads them on first use); otherwise ``None`` with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ._tensor import ArrayLike, check_finite, to_torch
+
+__all__ = ["noise_sigma", "sharpness", "pyiqa_scores"]
+
+_IMMERKAER = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def _images(x: ArrayLike) -> torch.Tensor:
+    t, _ = to_torch(x, "images")
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"images must be (H, W) or (N, H, W), got {tuple(t.shape)}")
+    if min(t.shape[-2:]) < 3:
+        raise ValueError(f"images must be at least 3×3, got {tuple(t.shape[-2:])}")
+    t = t.float()
+    check_finite(t, "images")
+    return t[:, None]
+
+
+def noise_sigma(images: ArrayLike) -> torch.Tensor:
+    """Immerkær's noise standard deviation per image: (N, H, W) or (H, W) → (N,)."""
+    x = _images(images)
+    r = F.conv2d(x, _IMMERKAER.to(x)[None, None])
+    h, w = r.shape[-2:]
+    return math.sqrt(math.pi / 2) * r.abs().sum(dim=(1, 2, 3)) / (6 * h * w)
+
+
+def sharpness(images: ArrayLike) -> torch.Tensor:
+    """Mean squared gradient of the 3×3 box-smoothed image (Tenengrad): (N, H, W) → (N,)."""
+    x = F.avg_pool2d(_images(images), 3, stride=1)
+    gx = x[..., :, 1:] - x[..., :, :-1]
+    gy = x[..., 1:, :] - x[..., :-1, :]
+    return (gx[..., 1:, :] ** 2 + gy[..., :, 1:] ** 2).mean(dim=(1, 2, 3))
+
+
+def pyiqa_scores(images: ArrayLike, metrics: tuple[str, ...] = ("niqe", "brisque")) -> tuple[dict | None, str]:
+    """``({metric: (N,) scores}, "ok")`` from pyiqa, or ``(None, reason)`` when unavailable.
+
+    Lower is better for both. pyiqa fetches model parameters on first use, so offline it is
+    only usable if they were cached before.
+    """
+    try:
+        import pyiqa  # optional extra: pip install 'spikeclip-lite[iqa]'
+    except ImportError:
+        return None, "pyiqa is not installed (pip install pyiqa)"
+    x = _images(images).expand(-1, 3, -1, -1).clamp(0, 1)
+    out = {}
+    try:
+        for name in metrics:
+            metric = pyiqa.create_metric(name, device="cpu", as_loss=False)
+            with torch.no_grad():
+                out[name] = metric(x).flatten().cpu()
+    except Exception as err:  # missing model files offline, download errors, …
+        return None, f"pyiqa could not run {name}: {err}"
+    return out, "ok"
