@@ -8,13 +8,15 @@ PY := $(VENV)/bin/python
 TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= outputs
 
-.PHONY: run test unit notebooks lab bench lint samples clean help test-gpu
+.PHONY: run course test lab bench lint samples clean help test-gpu install
 
 help:
-	@echo "make run    - create $(VENV) if missing, install, run the course (fast mode) into $(OUT)/"
+	@echo "make run    - create $(VENV) if missing, install, run SpikeCLIP end to end (fast, offline) into $(OUT)/pipeline"
+	@echo "make course - execute every notebook headless (papermill, fast mode) into $(OUT)/course"
 	@echo "make test   - unit tests + every notebook executed in fast mode (papermill and nbval)"
 	@echo "make lab    - open JupyterLab on the notebooks"
-	@echo "make bench  - benchmark the vectorised code against plain loop references"
+	@echo "make bench  - benchmark the vectorised code against plain loop references, and LRN inference"
+	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
 	@echo "make lint   - ruff"
 
 $(VENV)/.installed: pyproject.toml
@@ -28,7 +30,10 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(PY) -m spikeclip_lite course --out $(OUT)
+	$(PY) -m spikeclip_lite pipeline --fast --clip teaching --out $(OUT)/pipeline
+
+course: $(VENV)/.installed
+	$(PY) -m spikeclip_lite course --out $(OUT)/course
 
 test: $(VENV)/.installed
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests -q
@@ -40,6 +45,11 @@ lab: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench_lrn.py
+
+# Every notebook in FULL mode on CUDA (papermill -p FAST False -p DEVICE cuda) → outputs/gpu/
+test-gpu: $(VENV)/.installed
+	$(PY) -m spikeclip_lite course --full --device cuda --out $(OUT)/gpu
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check spikeclip_lite tests benchmarks notebooks

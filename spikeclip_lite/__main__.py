@@ -2,6 +2,9 @@
 
 - ``course [--full] [--out DIR]``: execute the course notebooks headless into DIR.
 - ``samples [--out DIR]``: regenerate the files in ``data_samples/``.
+- ``pipeline [--fast|--full] [--clip auto|teaching|ViT-B-32] [--out DIR]``: SpikeCLIP end to end.
+- ``evaluate --data DIR_OR_FILE [--method tfp tfi tfstp lrn] [--weights FILE|released]``: the paper's
+  evaluation (CLIP zero-shot accuracy, CLIP quality, no-reference IQA) on recordings.
 """
 
 from __future__ import annotations
@@ -23,6 +26,25 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument("--only", nargs="*", help="substrings of notebook names to run")
     p_samples = sub.add_parser("samples", help="regenerate data_samples/")
     p_samples.add_argument("--out", type=Path, default=None)
+    p_pipe = sub.add_parser("pipeline", help="train the three SpikeCLIP stages and evaluate them")
+    mode = p_pipe.add_mutually_exclusive_group()
+    mode.add_argument("--fast", action="store_true", help="small CPU settings (the default)")
+    mode.add_argument("--full", action="store_true", help="full settings, sized for one GPU")
+    p_pipe.add_argument("--clip", default="auto", help="guiding CLIP: auto, teaching or ViT-B-32")
+    p_pipe.add_argument("--device", default="auto")
+    p_pipe.add_argument("--out", type=Path, default=Path("outputs/pipeline"))
+    p_eval = sub.add_parser("evaluate", help="reconstruct recordings and score them like the paper")
+    p_eval.add_argument("--data", type=Path, required=True, help="a .npz/.dat file or a folder of them")
+    p_eval.add_argument("--method", nargs="+", default=["tfp", "tfi"], choices=["tfp", "tfi", "tfstp", "lrn"])
+    p_eval.add_argument("--weights", default=None, help="LRN checkpoint for --method lrn, or 'released'")
+    p_eval.add_argument("--classes", default="ucaltech", choices=["ucaltech", "ucifar", "course"])
+    p_eval.add_argument("--clip", default="auto")
+    p_eval.add_argument("--device", default="auto")
+    p_eval.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable files")
+    p_eval.add_argument("--height", type=int, default=250)
+    p_eval.add_argument("--width", type=int, default=400)
+    p_eval.add_argument("--header-columns", type=int, default=0)
+    p_eval.add_argument("--out", type=Path, default=Path("outputs/evaluate.json"))
     args = parser.parse_args(argv)
 
     if args.command == "course":
@@ -34,6 +56,52 @@ def main(argv: list[str] | None = None) -> int:
             f"Done: {len(times)} notebooks, {sum(times.values()):.0f} s. Executed notebooks and figures are in "
             f"{args.out.resolve()}/ (timings in timings.json)."
         )
+        return 0
+    if args.command == "pipeline":
+        from dataclasses import replace
+
+        from .pipeline import FAST, FULL, format_table, run_pipeline
+
+        cfg = replace(FULL if args.full else FAST, clip=args.clip, device=args.device)
+        print(f"SpikeCLIP pipeline ({'full' if args.full else 'fast'} settings) → {args.out}/")
+        result = run_pipeline(cfg, args.out)
+        print(format_table(result["table"]))
+        print(
+            f"guide CLIP: {result['settings']['guide_clip']}, judge: {result['settings']['judge_clip']}; "
+            f"{result['wall_seconds']:.0f} s. Metrics: {args.out / 'metrics.json'}, figures: {args.out}/*.png"
+        )
+        return 0
+    if args.command == "evaluate":
+        from .clip import load_clip
+        from .evaluate import evaluate, format_summary, write_results
+        from .models import load_lrn
+
+        lrn = None
+        if "lrn" in args.method:
+            if args.weights is None:
+                parser.error("--method lrn needs --weights FILE (or --weights released)")
+            if args.weights == "released":
+                from .hub import fetch
+
+                weights = fetch("lrn_caltech")
+            else:
+                weights = Path(args.weights)
+            lrn = load_lrn(weights)
+        clip = load_clip(args.clip, device=args.device)
+        if lrn is not None:
+            lrn = lrn.to(clip.device)
+        results = {
+            m: evaluate(
+                args.data, m, clip, lrn, args.classes, args.skip_bad, args.height, args.width, args.header_columns
+            )
+            for m in args.method
+        }
+        print(format_summary([r["summary"] for r in results.values()]))
+        for m, r in results.items():
+            for bad in r["skipped"]:
+                print(f"skipped ({m}): {bad['file']}: {bad['error']}")
+        write_results(results, args.out)
+        print(f"CLIP: {clip.name}; details in {args.out}")
         return 0
     if args.command == "samples":
         from .samples import DEFAULT_DIR, make_samples
