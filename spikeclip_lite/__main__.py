@@ -33,6 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     p_pipe.add_argument("--clip", default="auto", help="guiding CLIP: auto, teaching or ViT-B-32")
     p_pipe.add_argument("--device", default="auto")
     p_pipe.add_argument("--out", type=Path, default=Path("outputs/pipeline"))
+    p_pipe.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="train/evaluate on real UHSR recordings in this folder (0.npz …; 0–4999 = train)",
+    )
+    p_pipe.add_argument(
+        "--classes",
+        default="course",
+        choices=["course", "ucaltech", "ucifar"],
+        help="class list of --data (the teaching CLIP knows only 'course')",
+    )
     p_eval = sub.add_parser("evaluate", help="reconstruct recordings and score them like the paper")
     p_eval.add_argument("--data", type=Path, required=True, help="a .npz/.dat file or a folder of them")
     p_eval.add_argument("--method", nargs="+", default=["tfp", "tfi"], choices=["tfp", "tfi", "tfstp", "lrn"])
@@ -62,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
         from .pipeline import FAST, FULL, format_table, run_pipeline
 
-        cfg = replace(FULL if args.full else FAST, clip=args.clip, device=args.device)
+        cfg = replace(
+            FULL if args.full else FAST,
+            clip=args.clip,
+            device=args.device,
+            classes=args.classes,
+            data_dir=str(args.data) if args.data else None,
+        )
         print(f"SpikeCLIP pipeline ({'full' if args.full else 'fast'} settings) → {args.out}/")
         result = run_pipeline(cfg, args.out)
         print(format_table(result["table"]))

@@ -22,7 +22,7 @@ from . import data, metrics
 from .clip import Clip, load_clip, resolve_device
 from .models import LRN
 from .prompts import PromptPair
-from .spike_data import SPLITS, SpikeSet, make_hq_images, make_spike_set, normalise_rate
+from .spike_data import SpikeSet, make_hq_images, make_spike_set, spike_set_from_uhsr
 from .train import (
     Defences,
     StageConfig,
@@ -56,6 +56,8 @@ class PipelineConfig:
     lr_fine: float = 1e-4
     lam: float = 100.0
     warmup_steps: int = 50
+    data_dir: str | None = None  # a folder of UHSR .npz files (0.npz …): train on real recordings
+    classes: str = "course"  # class list of the data: course, ucaltech or ucifar
     fidelity_floor: float = 0.0
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
@@ -64,7 +66,7 @@ class PipelineConfig:
 
 
 #: Bump when the simulation of the spike sets changes (invalidates ``out/data`` caches).
-DATA_VERSION = 1
+DATA_VERSION = 2
 
 #: CI / laptop settings: a few minutes on 2 CPU cores.
 FAST = PipelineConfig()
@@ -84,36 +86,47 @@ FULL = PipelineConfig(
 
 
 def score_images(
-    images: torch.Tensor, gt: torch.Tensor, labels: torch.Tensor, judge: Clip, guide: Clip | None = None
-) -> dict[str, float]:
-    """Mean PSNR, SSIM, aligned PSNR vs ground truth, and CLIP zero-shot accuracy / quality score
-    of images (N, H, W) in [0, 1] under the judge (and, labelled circular, the guide)."""
+    images: torch.Tensor,
+    gt: torch.Tensor,
+    labels: torch.Tensor,
+    judge: Clip,
+    guide: Clip | None = None,
+    classes: tuple[str, ...] = data.CLASSES,
+) -> dict[str, float | None]:
+    """Mean PSNR, SSIM, aligned PSNR vs ground truth (``None`` for real recordings, whose ``gt`` is
+    NaN), and CLIP zero-shot accuracy / quality score of images (N, H, W) in [0, 1] under the judge
+    (and, labelled circular, the guide)."""
     x = images.unsqueeze(1)
+    has_gt = bool(torch.isfinite(gt).all())
+    ref = (lambda f: float(np.mean(f(images.numpy(), gt.numpy())))) if has_gt else (lambda f: None)  # noqa: E731
     out = {
-        "psnr": float(np.mean(metrics.psnr(images.numpy(), gt.numpy()))),
-        "ssim": float(np.mean(metrics.ssim(images.numpy(), gt.numpy()))),
-        "aligned_psnr": float(np.mean(metrics.aligned_psnr(images.numpy(), gt.numpy()))),
-        "judge_accuracy": float((judge.zero_shot(x, data.CLASSES).argmax(1).cpu() == labels).float().mean()),
+        "psnr": ref(metrics.psnr),
+        "ssim": ref(metrics.ssim),
+        "aligned_psnr": ref(metrics.aligned_psnr),
+        "judge_accuracy": float((judge.zero_shot(x, classes).argmax(1).cpu() == labels).float().mean()),
         "judge_quality": float(judge.quality_score(x).mean()),
     }
     if guide is not None:
-        out["guide_accuracy_circular"] = float(
-            (guide.zero_shot(x, data.CLASSES).argmax(1).cpu() == labels).float().mean()
-        )
+        out["guide_accuracy_circular"] = float((guide.zero_shot(x, classes).argmax(1).cpu() == labels).float().mean())
         out["guide_quality_circular"] = float(guide.quality_score(x).mean())
     return out
 
 
 def evaluate_methods(
-    recons: dict[str, torch.Tensor], test: SpikeSet, judge: Clip, guide: Clip | None = None
+    recons: dict[str, torch.Tensor],
+    test: SpikeSet,
+    judge: Clip,
+    guide: Clip | None = None,
+    classes: tuple[str, ...] = data.CLASSES,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{method: {"static": scores, "moving": scores, "all": scores}}``."""
     table = {}
     for name, imgs in recons.items():
         table[name] = {}
-        for part, mask in (("static", ~test.moving), ("moving", test.moving), ("all", torch.ones_like(test.moving))):
+        parts = (("static", ~test.moving), ("moving", test.moving)) if test.has_ground_truth else ()
+        for part, mask in (*parts, ("all", torch.ones_like(test.moving))):
             if mask.any():
-                table[name][part] = score_images(imgs[mask], test.gt[mask], test.labels[mask], judge, guide)
+                table[name][part] = score_images(imgs[mask], test.gt[mask], test.labels[mask], judge, guide, classes)
     return table
 
 
@@ -149,8 +162,24 @@ class Run:
     def judge(self) -> Clip:
         return load_clip("teaching", device=self.device, judge=True)
 
+    @cached_property
+    def classes(self) -> tuple[str, ...]:
+        from .evaluate import CLASS_LISTS
+
+        return CLASS_LISTS[self.cfg.classes]
+
     def _spike_set(self, split: str, n: int) -> SpikeSet:
-        """Simulate a split once; later runs (and other notebooks) load it from ``out/data/``."""
+        """Simulate a split once; later runs (and other notebooks) load it from ``out/data/``.
+        With ``data_dir``: real recordings (val = the train-split files after the first n_train)."""
+        if self.cfg.data_dir:
+            from .evaluate import UHSRDataset
+
+            files = UHSRDataset(self.cfg.data_dir, "test" if split == "test" else "train").files
+            start = self.cfg.n_train if split == "val" else 0
+            chosen = files[start : start + n]
+            if not chosen:
+                raise ValueError(f"{self.cfg.data_dir} has no files left for the {split} split")
+            return spike_set_from_uhsr(chosen, progress=self.progress)
         path = self.out / "data" / f"{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}.pt"
         if path.exists():
             return SpikeSet(**torch.load(path, weights_only=True))
@@ -195,7 +224,7 @@ class Run:
                 lrn,
                 self.guide,
                 self.train_set,
-                data.CLASSES,
+                self.classes,
                 self.stage(self.cfg.steps_coarse, self.cfg.lr_coarse),
                 warmup_steps=self.cfg.warmup_steps,
                 fidelity_floor=self.cfg.fidelity_floor,
@@ -227,7 +256,13 @@ class Run:
 
     def validation_score(self, tag: str, lrn: LRN) -> float:
         """Judge accuracy + judge quality on the validation set (early stopping's criterion)."""
-        s = score_images(self.images(tag, self.val_set.voxels, lrn), self.val_set.gt, self.val_set.labels, self.judge)
+        s = score_images(
+            self.images(tag, self.val_set.voxels, lrn),
+            self.val_set.gt,
+            self.val_set.labels,
+            self.judge,
+            classes=self.classes,
+        )
         return s["judge_accuracy"] + s["judge_quality"]
 
     def fine(
@@ -251,7 +286,7 @@ class Run:
                 self.guide,
                 self.prompts(),
                 self.train_set,
-                data.CLASSES,
+                self.classes,
                 stage,
                 lam=self.cfg.lam if lam is None else lam,
                 defences=defences,
@@ -273,12 +308,13 @@ class Run:
         return self._cache["supervised"]
 
     # -- evaluation ---------------------------------------------------------------------------
-    def test_reconstructions(self, include: tuple[str, ...] = ("coarse", "fine", "supervised")) -> dict:
-        """Every method on the test set: (N, H, W) images in [0, 1]."""
+    def test_reconstructions(self, include: tuple[str, ...] | None = None) -> dict:
+        """Every method on the test set: (N, H, W) images in [0, 1]. Default: coarse, fine and, when
+        the training data has ground truth, the supervised bound."""
         t = self.test_set
-        if "tfstp" not in self._cache:
-            self._cache["tfstp"] = _tfstp_of(t, self.cfg)
-        recons = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": self._cache["tfstp"]}
+        if include is None:
+            include = ("coarse", "fine") + (("supervised",) if self.train_set.has_ground_truth else ())
+        recons = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp}
         for name in include:
             recons[name] = self.images(name, t.voxels)
         return recons
@@ -291,7 +327,7 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
     _ = run.train_set, run.val_set, run.test_set
     t_data = time.perf_counter() - t0
     recons = run.test_reconstructions()
-    table = evaluate_methods(recons, run.test_set, run.judge, run.guide)
+    table = evaluate_methods(recons, run.test_set, run.judge, run.guide, run.classes)
     result = {
         "table": table,
         "settings": {
@@ -310,19 +346,6 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
     return result
 
 
-def _tfstp_of(test: SpikeSet, cfg: PipelineConfig) -> torch.Tensor:
-    """TFSTP needs the spikes: re-simulate the test scenes (same seeds → same streams)."""
-    from . import baselines, physics
-
-    imgs = []
-    for i in range(len(test)):
-        seed = SPLITS["test"] + i
-        sc = data.make_scene(seed, size=cfg.size, motion=bool(test.moving[i]))
-        spk = physics.simulate(sc.light(), None if sc.video is not None else 200, seed=seed, noise="low_light")
-        imgs.append(normalise_rate(baselines.tfstp(torch.from_numpy(spk))))
-    return torch.stack(imgs)
-
-
 def format_table(table: dict) -> str:
     """A Markdown table of the judge's scores and PSNRs, static and moving separately."""
     lines = [
@@ -330,14 +353,13 @@ def format_table(table: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, parts in table.items():
-        for part in ("static", "moving"):
-            if part in parts:
-                s = parts[part]
-                lines.append(
-                    f"| {name} | {part} | {s['psnr']:.2f} | {s['aligned_psnr']:.2f} | {s['ssim']:.3f} | "
-                    f"{s['judge_accuracy']:.2f} | {s['judge_quality']:.2f} | "
-                    f"{s.get('guide_accuracy_circular', float('nan')):.2f} |"
-                )
+        for part in [p for p in ("static", "moving") if p in parts] or ["all"]:
+            s = parts[part]
+            cells = [
+                "–" if s.get(k) is None else f"{s[k]:.3f}" if k == "ssim" else f"{s[k]:.2f}"
+                for k in ("psnr", "aligned_psnr", "ssim", "judge_accuracy", "judge_quality", "guide_accuracy_circular")
+            ]
+            lines.append(f"| {name} | {part} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -10,15 +10,16 @@ ground truth of a training stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import baselines, data, models, physics
+from . import baselines, data, io, models, physics
 
-__all__ = ["SpikeSet", "make_spike_set", "make_hq_images", "normalise_rate", "SPLITS"]
+__all__ = ["SpikeSet", "make_spike_set", "spike_set_from_uhsr", "make_hq_images", "normalise_rate", "SPLITS"]
 
 #: Seed ranges of the splits (scenes never overlap between splits).
 SPLITS = {"train": 3_000_000, "val": 4_000_000, "test": 5_000_000, "hq": 6_000_000, "hq_test": 7_000_000}
@@ -33,12 +34,13 @@ def normalise_rate(img: torch.Tensor, q: float = 0.995) -> torch.Tensor:
 
 @dataclass
 class SpikeSet:
-    """N scenes. voxels (N, 50, H, W) float16; tfp, tfi, gt (N, H, W) float32 in [0, 1];
-    labels (N,) int64; moving (N,) bool."""
+    """N scenes. voxels (N, 50, H, W) float16; tfp, tfi, tfstp, gt (N, H, W) float32 in [0, 1]
+    (gt is NaN for real recordings, which have none); labels (N,) int64; moving (N,) bool."""
 
     voxels: torch.Tensor
     tfp: torch.Tensor
     tfi: torch.Tensor
+    tfstp: torch.Tensor
     gt: torch.Tensor
     labels: torch.Tensor
     moving: torch.Tensor
@@ -47,7 +49,26 @@ class SpikeSet:
         return len(self.labels)
 
     def subset(self, idx: torch.Tensor | slice) -> SpikeSet:
-        return SpikeSet(*(getattr(self, f)[idx] for f in ("voxels", "tfp", "tfi", "gt", "labels", "moving")))
+        return SpikeSet(*(getattr(self, f.name)[idx] for f in fields(self)))
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return bool(torch.isfinite(self.gt).all())
+
+
+def _stack(items: list[tuple]) -> SpikeSet:
+    """SpikeSet from per-scene tuples (spikes (T, H, W) uint8 tensor, gt (H, W), label, moving)."""
+    cols: dict[str, list] = {f.name: [] for f in fields(SpikeSet)}
+    for spk, gt, label, move in items:
+        cols["voxels"].append(models.voxelize(spk).half())
+        cols["tfp"].append(normalise_rate(baselines.tfp(spk)))
+        cols["tfi"].append(normalise_rate(baselines.tfi(spk)))
+        cols["tfstp"].append(normalise_rate(baselines.tfstp(spk)))
+        cols["gt"].append(gt)
+        cols["labels"].append(label)
+        cols["moving"].append(move)
+    scalar = ("labels", "moving")
+    return SpikeSet(**{k: torch.tensor(v) if k in scalar else torch.stack(v) for k, v in cols.items()})
 
 
 def make_spike_set(
@@ -66,26 +87,28 @@ def make_spike_set(
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
     n_moving = round(n * moving_fraction)
-    vox, tfp, tfi, gt, labels, moving = [], [], [], [], [], []
+    items = []
     for i in tqdm(range(n), desc=f"simulating {split} set", disable=not progress):
         seed = SPLITS[split] + i
         move = (i + 1) * n_moving // n > i * n_moving // n
         sc = data.make_scene(seed, size=size, motion=move, n_frames=n_frames)
         spk = torch.from_numpy(physics.simulate(sc.light(), None if move else n_frames, seed=seed, noise=noise))
-        vox.append(models.voxelize(spk).half())
-        tfp.append(normalise_rate(baselines.tfp(spk)))
-        tfi.append(normalise_rate(baselines.tfi(spk)))
-        gt.append(torch.from_numpy(sc.image))
-        labels.append(sc.label)
-        moving.append(move)
-    return SpikeSet(
-        torch.stack(vox),
-        torch.stack(tfp),
-        torch.stack(tfi),
-        torch.stack(gt),
-        torch.tensor(labels),
-        torch.tensor(moving),
-    )
+        items.append((spk, torch.from_numpy(sc.image), sc.label, move))
+    return _stack(items)
+
+
+def spike_set_from_uhsr(files: list[Path], progress: bool = True) -> SpikeSet:
+    """Real recordings (UHSR ``.npz``, cropped to 224×224, the central 200 frames). No ground truth:
+    ``gt`` is NaN and ``moving`` is False (unknown)."""
+    items = []
+    for path in tqdm(files, desc="reading recordings", disable=not progress):
+        spk, label = io.read_uhsr(path, crop=True)
+        T = spk.shape[0]
+        if T < 200:
+            raise ValueError(f"{path}: {T} frames; SpikeCLIP's voxels need 200")
+        spk = torch.from_numpy(np.ascontiguousarray(spk[(T - 200) // 2 : (T - 200) // 2 + 200]))
+        items.append((spk, torch.full(spk.shape[1:], float("nan")), label, False))
+    return _stack(items)
 
 
 def make_hq_images(n: int, size: int = 64, split: str = "hq") -> torch.Tensor:
