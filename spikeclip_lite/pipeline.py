@@ -364,9 +364,6 @@ def format_table(table: dict) -> str:
 
 
 def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from .viz import show_images

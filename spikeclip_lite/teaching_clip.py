@@ -20,7 +20,6 @@ Train: ``python -m spikeclip_lite.teaching_clip train --which guide`` (determini
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from tqdm.auto import tqdm
 
 from . import baselines, data, physics
 from .clip import CLASS_TEMPLATE, QUALITY_PAIR, Clip, _wrap, resolve_device
+from .hub import sha256_of as file_sha256
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 REGISTRY = ASSETS / "teaching_clip.json"
@@ -351,7 +351,7 @@ def save_compact(model: torch.nn.Module, arch: str, path: Path, info: dict) -> s
     tmp = path.with_name(path.name + ".tmp")
     save_file(sd, str(tmp), metadata={"arch": arch, "info": json.dumps(info)})
     os.replace(tmp, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _expand(path: Path, arch: str) -> dict[str, torch.Tensor]:
@@ -365,10 +365,6 @@ def _expand(path: Path, arch: str) -> dict[str, torch.Tensor]:
     sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     sd["token_embedding.weight"] = table
     return sd
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_teaching_clip(judge: bool = False, device: str | torch.device = "auto", path: Path | None = None) -> Clip:
