@@ -2,7 +2,8 @@
 
 - ``course [--full] [--out DIR]``: execute the course notebooks headless into DIR.
 - ``samples [--out DIR]``: regenerate the files in ``data_samples/``.
-- ``pipeline [--fast|--full] [--clip auto|teaching|ViT-B-32] [--out DIR]``: SpikeCLIP end to end.
+- ``pipeline [--fast|--full] [--clip auto|teaching|ViT-B-32] [--out DIR] [--dataset procedural|cifar10]
+  [--set KEY=VALUE …]``: SpikeCLIP end to end.
 - ``evaluate --data DIR_OR_FILE [--method tfp tfi tfstp lrn] [--weights FILE|released]``: the paper's
   evaluation (CLIP zero-shot accuracy, CLIP quality, no-reference IQA) on recordings.
 """
@@ -45,6 +46,22 @@ def main(argv: list[str] | None = None) -> int:
         choices=["course", "ucaltech", "ucifar"],
         help="class list of --data (the teaching CLIP knows only 'course')",
     )
+    p_pipe.add_argument(
+        "--dataset",
+        default="procedural",
+        choices=["procedural", "cifar10"],
+        help="simulated scenes: the course's procedural ones or CIFAR-10 images (real CLIP needed)",
+    )
+    p_pipe.add_argument("--cifar-root", default="data/cifar10", help="folder holding cifar-10-batches-py/")
+    p_pipe.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if missing")
+    p_pipe.add_argument("--judge", default="teaching", help="independent judge: teaching or ARCH:PRETRAINED")
+    p_pipe.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change any setting, e.g. --set steps_coarse=1000 n_train=800 defences.anchor=0.5",
+    )
     p_eval = sub.add_parser("evaluate", help="reconstruct recordings and score them like the paper")
     p_eval.add_argument("--data", type=Path, required=True, help="a .npz/.dat file or a folder of them")
     p_eval.add_argument("--method", nargs="+", default=["tfp", "tfi"], choices=["tfp", "tfi", "tfstp", "lrn"])
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pipeline":
         from dataclasses import replace
 
-        from .pipeline import FAST, FULL, format_table, run_pipeline
+        from .pipeline import FAST, FULL, format_table, format_time_split, override, run_pipeline
 
         cfg = replace(
             FULL if args.full else FAST,
@@ -80,10 +97,19 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             classes=args.classes,
             data_dir=str(args.data) if args.data else None,
+            dataset=args.dataset,
+            cifar_root=args.cifar_root,
+            download=args.download,
+            judge=args.judge,
         )
+        try:
+            cfg = override(cfg, args.set)
+        except ValueError as err:
+            parser.error(str(err))
         print(f"SpikeCLIP pipeline ({'full' if args.full else 'fast'} settings) → {args.out}/")
         result = run_pipeline(cfg, args.out)
         print(format_table(result["table"]))
+        print(format_time_split(result["time_split"]))
         print(
             f"guide CLIP: {result['settings']['guide_clip']}, judge: {result['settings']['judge_clip']}; "
             f"{result['wall_seconds']:.0f} s. Metrics: {args.out / 'metrics.json'}, figures: {args.out}/*.png"

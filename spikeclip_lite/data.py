@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CLASSES", "Scene", "make_scene", "make_scenes", "class_index"]
+__all__ = ["CLASSES", "Scene", "make_scene", "make_scenes", "class_index", "pan_video"]
 
 Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -311,3 +311,28 @@ def make_scenes(
     labels = np.array([s.label for s in scenes], dtype=np.int64)
     videos = np.stack([s.video for s in scenes]) if motion else None
     return images, labels, videos
+
+
+def pan_video(image: torch.Tensor, seed: int, n_frames: int = 200, speed: float | None = None) -> torch.Tensor:
+    """A camera pan across a still image (H, W): a (T, H, W) video whose key (middle) frame is the image.
+
+    Used for images that are not procedural scenes (e.g. CIFAR-10): the whole picture slides in a
+    random direction at ``speed`` pixels per frame (default: random in [0.08, 0.2]·W/64, as for a
+    moving object), reflecting at the borders. Bilinear resampling; values stay in [0, 1].
+    """
+    if image.ndim != 2:
+        raise ValueError(f"image must be (H, W), got shape {tuple(image.shape)}")
+    rng = np.random.default_rng(int(seed))
+    H, W = image.shape
+    speed_px = rng.uniform(0.08, 0.2) * W / 64 if speed is None else float(speed)
+    direction = rng.uniform(0, 2 * np.pi)
+    frac = (torch.arange(n_frames, dtype=torch.float32) - n_frames // 2) / n_frames
+    theta = torch.zeros(n_frames, 2, 3)
+    theta[:, 0, 0] = 1
+    theta[:, 1, 1] = 1
+    theta[:, 0, 2] = -frac * speed_px * n_frames * 2 / W * float(np.cos(direction))
+    theta[:, 1, 2] = -frac * speed_px * n_frames * 2 / H * float(np.sin(direction))
+    grid = F.affine_grid(theta, (n_frames, 1, H, W), align_corners=False)
+    src = image.float()[None, None].expand(n_frames, 1, H, W)
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return out[:, 0].clamp(0, 1)

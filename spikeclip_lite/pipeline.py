@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property, partial
 from pathlib import Path
@@ -22,7 +23,7 @@ from . import data, metrics
 from .clip import Clip, load_clip, resolve_device
 from .models import LRN
 from .prompts import PromptPair
-from .spike_data import SpikeSet, make_hq_images, make_spike_set, spike_set_from_uhsr
+from .spike_data import SpikeSet, make_hq_images, make_spike_set, spike_set_from_images, spike_set_from_uhsr
 from .train import (
     Defences,
     StageConfig,
@@ -34,7 +35,19 @@ from .train import (
     train_supervised,
 )
 
-__all__ = ["PipelineConfig", "FAST", "FULL", "Run", "run_pipeline", "evaluate_methods", "score_images", "format_table"]
+__all__ = [
+    "PipelineConfig",
+    "FAST",
+    "FULL",
+    "Run",
+    "run_pipeline",
+    "evaluate_methods",
+    "score_images",
+    "format_table",
+    "time_split",
+    "format_time_split",
+    "override",
+]
 
 
 @dataclass
@@ -58,6 +71,10 @@ class PipelineConfig:
     warmup_steps: int = 50
     data_dir: str | None = None  # a folder of UHSR .npz files (0.npz …): train on real recordings
     classes: str = "course"  # class list of the data: course, ucaltech or ucifar
+    dataset: str = "procedural"  # simulated scenes: procedural (the course's) or cifar10
+    cifar_root: str = "data/cifar10"  # holds cifar-10-batches-py/ (dataset="cifar10")
+    download: bool = False  # let torchvision download CIFAR-10 into cifar_root (needs internet)
+    judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
     fidelity_floor: float = 0.0
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
@@ -83,6 +100,43 @@ FULL = PipelineConfig(
     steps_fine=400,
     steps_supervised=2000,
 )
+
+
+def _parse(name: str, text: str, current: object) -> object:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{name} is true/false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    if isinstance(current, (int, float)):
+        try:
+            return type(current)(text)
+        except ValueError:
+            raise ValueError(f"{name} is {type(current).__name__}, got {text!r}") from None
+    return None if text.lower() == "none" else text
+
+
+def override(cfg: PipelineConfig, assignments: list[str]) -> PipelineConfig:
+    """A copy of ``cfg`` with ``"key=value"`` settings changed (``defences.anchor=0.5`` reaches into
+    :class:`Defences`). Values are parsed as the field's current type; unknown keys are errors."""
+    from dataclasses import replace
+
+    names = {f.name for f in fields(PipelineConfig)}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"settings are KEY=VALUE, got {item!r}")
+        if key.startswith("defences."):
+            sub = key.split(".", 1)[1]
+            if sub not in {f.name for f in fields(Defences)}:
+                raise ValueError(f"unknown setting {key!r}; Defences has {[f.name for f in fields(Defences)]}")
+            d = replace(cfg.defences, **{sub: _parse(key, text, getattr(cfg.defences, sub))})
+            cfg = replace(cfg, defences=d)
+        elif key in names and key != "defences":
+            cfg = replace(cfg, **{key: _parse(key, text, getattr(cfg, key))})
+        else:
+            raise ValueError(f"unknown setting {key!r}; choose from {sorted(names - {'defences'})} or defences.*")
+    return cfg
 
 
 def score_images(
@@ -160,13 +214,59 @@ class Run:
 
     @cached_property
     def judge(self) -> Clip:
-        return load_clip("teaching", device=self.device, judge=True)
+        if self.cfg.judge == "teaching":
+            return load_clip("teaching", device=self.device, judge=True)
+        arch, sep, pretrained = self.cfg.judge.partition(":")
+        if not sep:
+            raise ValueError(
+                f"judge must be 'teaching' or 'ARCH:PRETRAINED' (e.g. 'RN50:openai'), got {self.cfg.judge!r}"
+            )
+        judge = load_clip((arch, pretrained), device=self.device)
+        if judge.name == self.guide.name:
+            raise ValueError(f"the judge ({judge.name}) must not be the guiding CLIP: its scores would be circular")
+        return judge
 
     @cached_property
     def classes(self) -> tuple[str, ...]:
+        """Class names of the data (CIFAR-10's own names with ``dataset="cifar10"``)."""
+        if self.cfg.dataset == "cifar10":
+            if "teaching" in (self.cfg.clip, self.cfg.judge) or self.guide.name.startswith("teaching"):
+                warnings.warn(
+                    "The teaching CLIPs know only the course's ten procedural classes: on CIFAR-10 their class "
+                    "scores are at chance. Use --clip ViT-B-32 and a real judge (e.g. --judge RN50:openai).",
+                    stacklevel=2,
+                )
+            return self._cifar(True).classes
         from .evaluate import CLASS_LISTS
 
         return CLASS_LISTS[self.cfg.classes]
+
+    def _cifar(self, train: bool):
+        from .cifar import load_cifar10
+
+        key = f"cifar_{'train' if train else 'test'}"
+        if key not in self._cache:
+            self._cache[key] = load_cifar10(self.cfg.cifar_root, train=train, download=self.cfg.download)
+        return self._cache[key]
+
+    def _cifar_split(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grey images (n, size, size) and labels of a split: train = the first training images,
+        val = the next ones, hq = the last ones (unpaired: never a training scene), test = the
+        test batch."""
+        from .cifar import grey_images
+
+        c = self._cifar(split != "test")
+        cfg = self.cfg
+        if split != "test" and cfg.n_train + cfg.n_val + cfg.n_hq > len(c):
+            raise ValueError(
+                f"CIFAR-10 training split has {len(c)} images, fewer than n_train + n_val + n_hq = "
+                f"{cfg.n_train + cfg.n_val + cfg.n_hq}"
+            )
+        start = {"train": 0, "val": cfg.n_train, "hq": len(c) - n, "test": 0}[split]
+        if start + n > len(c):
+            raise ValueError(f"CIFAR-10 {split} split needs {n} images, the file has {len(c) - start}")
+        sl = slice(start, start + n)
+        return grey_images(c.images[sl], cfg.size), torch.from_numpy(c.labels[sl])
 
     def _spike_set(self, split: str, n: int) -> SpikeSet:
         """Simulate a split once; later runs (and other notebooks) load it from ``out/data/``.
@@ -180,10 +280,21 @@ class Run:
             if not chosen:
                 raise ValueError(f"{self.cfg.data_dir} has no files left for the {split} split")
             return spike_set_from_uhsr(chosen, progress=self.progress)
-        path = self.out / "data" / f"{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}.pt"
+        # Training data is simulated on the run's device (a GPU is not starved by a CPU simulator);
+        # the test set always on the CPU, so every machine scores the very same test streams.
+        dev = torch.device("cpu") if split == "test" else self.device
+        prefix = "" if self.cfg.dataset == "procedural" else f"{self.cfg.dataset}-"
+        suffix = "" if dev.type == "cpu" else f"-{dev.type}"  # other RNG → other (equivalent) draws
+        path = self.out / "data" / f"{prefix}{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}{suffix}.pt"
         if path.exists():
             return SpikeSet(**torch.load(path, weights_only=True))
-        spike_set = make_spike_set(n, split, self.cfg.size, progress=self.progress)
+        if self.cfg.dataset == "cifar10":
+            images, labels = self._cifar_split(split, n)
+            spike_set = spike_set_from_images(images, labels, split, progress=self.progress, device=dev)
+        elif self.cfg.dataset == "procedural":
+            spike_set = make_spike_set(n, split, self.cfg.size, progress=self.progress, device=dev)
+        else:
+            raise ValueError(f"unknown dataset {self.cfg.dataset!r}: use 'procedural' or 'cifar10'")
         save_checkpoint(path, **{f.name: getattr(spike_set, f.name) for f in fields(SpikeSet)})
         return spike_set
 
@@ -201,6 +312,8 @@ class Run:
 
     @cached_property
     def hq_images(self) -> torch.Tensor:
+        if self.cfg.dataset == "cifar10":
+            return self._cifar_split("hq", self.cfg.n_hq)[0]
         return make_hq_images(self.cfg.n_hq, self.cfg.size)
 
     def stage(self, steps: int, lr: float) -> StageConfig:
@@ -326,8 +439,13 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
     run = Run(cfg, out, progress)
     _ = run.train_set, run.val_set, run.test_set
     t_data = time.perf_counter() - t0
+    run.coarse(), run.prompts(), run.fine()
+    if run.train_set.has_ground_truth:
+        run.supervised()
+    t_train = time.perf_counter() - t0 - t_data
     recons = run.test_reconstructions()
     table = evaluate_methods(recons, run.test_set, run.judge, run.guide, run.classes)
+    wall = time.perf_counter() - t0
     result = {
         "table": table,
         "settings": {
@@ -336,14 +454,43 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
             "judge_clip": run.judge.name,
             "device": str(run.device),
         },
-        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "wall_seconds": round(wall, 1),
         "data_seconds": round(t_data, 1),
+        "time_split": time_split(run.histories, t_data, t_train, wall),
         "histories": run.histories,
     }
     out = Path(out)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     _figures(recons, run.test_set, run.histories, out)
     return result
+
+
+def time_split(histories: dict, data_s: float, train_s: float, wall_s: float) -> dict[str, dict[str, float]]:
+    """Where the wall time went: ``{part: {"seconds", "share", ["samples_per_s"]}}`` for data
+    simulation, each stage's training steps (measured inside the stage, so resumed stages count
+    only the steps run now), the rest of training (caching outputs, validation outside the loop)
+    and evaluation."""
+    parts: dict[str, dict[str, float]] = {"data": {"seconds": data_s}}
+    staged = 0.0
+    for stage, h in histories.items():
+        if h.get("seconds"):
+            parts[stage] = {"seconds": h["seconds"][0], "samples_per_s": h["samples_per_s"][0]}
+            staged += h["seconds"][0]
+    parts["other training"] = {"seconds": max(0.0, train_s - staged)}
+    parts["evaluation"] = {"seconds": max(0.0, wall_s - data_s - train_s)}
+    for p in parts.values():
+        p["share"] = p["seconds"] / wall_s if wall_s > 0 else 0.0
+        p.update({k: round(v, 3) for k, v in p.items()})
+    return parts
+
+
+def format_time_split(split: dict[str, dict[str, float]]) -> str:
+    """One line: ``data 12.9 s (15 %) · coarse 25.3 s (30 %, 47 samples/s) · …``."""
+    cells = []
+    for part, p in split.items():
+        rate = f", {p['samples_per_s']:.0f} samples/s" if "samples_per_s" in p else ""
+        cells.append(f"{part} {p['seconds']:.1f} s ({100 * p['share']:.0f} %{rate})")
+    return "time split: " + " · ".join(cells)
 
 
 def format_table(table: dict) -> str:

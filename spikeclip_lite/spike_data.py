@@ -19,7 +19,15 @@ from tqdm.auto import tqdm
 
 from . import baselines, data, io, models, physics
 
-__all__ = ["SpikeSet", "make_spike_set", "spike_set_from_uhsr", "make_hq_images", "normalise_rate", "SPLITS"]
+__all__ = [
+    "SpikeSet",
+    "make_spike_set",
+    "spike_set_from_images",
+    "spike_set_from_uhsr",
+    "make_hq_images",
+    "normalise_rate",
+    "SPLITS",
+]
 
 #: Seed ranges of the splits (scenes never overlap between splits).
 SPLITS = {"train": 3_000_000, "val": 4_000_000, "test": 5_000_000, "hq": 6_000_000, "hq_test": 7_000_000}
@@ -59,12 +67,12 @@ class SpikeSet:
 def _stack(items: list[tuple]) -> SpikeSet:
     """SpikeSet from per-scene tuples (spikes (T, H, W) uint8 tensor, gt (H, W), label, moving)."""
     cols: dict[str, list] = {f.name: [] for f in fields(SpikeSet)}
-    for spk, gt, label, move in items:
-        cols["voxels"].append(models.voxelize(spk).half())
-        cols["tfp"].append(normalise_rate(baselines.tfp(spk)))
-        cols["tfi"].append(normalise_rate(baselines.tfi(spk)))
-        cols["tfstp"].append(normalise_rate(baselines.tfstp(spk)))
-        cols["gt"].append(gt)
+    for spk, gt, label, move in items:  # computed where the spikes are (GPU or CPU), stored on the CPU
+        cols["voxels"].append(models.voxelize(spk).half().cpu())
+        cols["tfp"].append(normalise_rate(baselines.tfp(spk)).cpu())
+        cols["tfi"].append(normalise_rate(baselines.tfi(spk)).cpu())
+        cols["tfstp"].append(normalise_rate(baselines.tfstp(spk)).cpu())
+        cols["gt"].append(gt.cpu())
         cols["labels"].append(label)
         cols["moving"].append(move)
     scalar = ("labels", "moving")
@@ -79,10 +87,13 @@ def make_spike_set(
     noise: str = "low_light",
     n_frames: int = 200,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> SpikeSet:
     """Simulate ``n`` scenes of ``split`` (deterministic: seeds ``SPLITS[split] + i``).
 
     Exactly ``round(n·moving_fraction)`` scenes move, spread evenly (every other one at 0.5).
+    ``device``: where the sensor is simulated and the voxels/baselines computed (a GPU keeps up
+    with training; scenes are rendered on the CPU). The set itself is stored on the CPU.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
@@ -92,8 +103,39 @@ def make_spike_set(
         seed = SPLITS[split] + i
         move = (i + 1) * n_moving // n > i * n_moving // n
         sc = data.make_scene(seed, size=size, motion=move, n_frames=n_frames)
-        spk = torch.from_numpy(physics.simulate(sc.light(), None if move else n_frames, seed=seed, noise=noise))
+        light = torch.from_numpy(sc.light()).to(device)
+        spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
         items.append((spk, torch.from_numpy(sc.image), sc.label, move))
+    return _stack(items)
+
+
+def spike_set_from_images(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    split: str = "train",
+    moving_fraction: float = 0.5,
+    noise: str = "low_light",
+    n_frames: int = 200,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> SpikeSet:
+    """Simulate spike streams of given still images (N, H, W) in [0, 1] (e.g. CIFAR-10, see
+    :mod:`.cifar`). Moving scenes are camera pans (:func:`data.pan_video`) through the image at
+    the key frame; seeds ``SPLITS[split] + i`` and ``device`` as in :func:`make_spike_set`."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(f"images must be (N, H, W) with one label each, got {tuple(images.shape)} and {len(labels)}")
+    n = len(images)
+    n_moving = round(n * moving_fraction)
+    items = []
+    for i in tqdm(range(n), desc=f"simulating {split} set", disable=not progress):
+        seed = SPLITS[split] + i
+        move = (i + 1) * n_moving // n > i * n_moving // n
+        img = images[i].float().to(device)
+        light = data.pan_video(img, seed, n_frames) if move else img
+        spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
+        items.append((spk, img, int(labels[i]), move))
     return _stack(items)
 
 

@@ -316,12 +316,23 @@ def train(
         history.append(float(loss.detach()))
     model.eval()
     info = dict(
-        which=which, arch=arch, seed=seed, steps=steps, batch=batch, n_scenes=n_scenes, lr=lr,
-        photometric_hardening=photometric, class_weight=class_weight, device=str(dev),
-        device_name=(torch.cuda.get_device_name(dev) if dev.type == "cuda"
-                     else f"CPU ({torch.get_num_threads()} threads)"),
-        torch=torch.__version__, open_clip=open_clip.__version__,
-        data_seconds=round(t_data, 1), train_seconds=round(time.perf_counter() - t0 - t_data, 1),
+        which=which,
+        arch=arch,
+        seed=seed,
+        steps=steps,
+        batch=batch,
+        n_scenes=n_scenes,
+        lr=lr,
+        photometric_hardening=photometric,
+        class_weight=class_weight,
+        device=str(dev),
+        device_name=(
+            torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+        ),
+        torch=torch.__version__,
+        open_clip=open_clip.__version__,
+        data_seconds=round(t_data, 1),
+        train_seconds=round(time.perf_counter() - t0 - t_data, 1),
         final_loss=float(np.mean(history[-50:])),
     )
     return model, info
@@ -425,8 +436,13 @@ def held_out_set(n: int, seed_base: int = TEST_SEEDS, size: int = IMAGE_SIZE) ->
         degraded.append(degrade(s, kinds[i % len(kinds)], rng, size))
         tfp_static.append(_normalise(baselines.tfp(physics.simulate(sc.image, 200, seed=s, noise="low_light"))))
         tfp_moving.append(degrade(s, "motion_lowlight", rng, size))
-    return dict(clean=np.stack(clean), degraded=np.stack(degraded), tfp_static=np.stack(tfp_static),
-                tfp_moving=np.stack(tfp_moving), labels=np.array(labels))
+    return dict(
+        clean=np.stack(clean),
+        degraded=np.stack(degraded),
+        tfp_static=np.stack(tfp_static),
+        tfp_moving=np.stack(tfp_moving),
+        labels=np.array(labels),
+    )
 
 
 def photometric_shift(images: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -452,14 +468,17 @@ def gradient_attack(clip: Clip, images: np.ndarray, eps: float, steps: int = 10)
     return x.detach().squeeze(1).cpu().numpy()
 
 
-def evaluate(clip: Clip, n: int = 400, seed_base: int = TEST_SEEDS, attack_n: int = 64,
-             sets: dict[str, np.ndarray] | None = None) -> dict:
+def evaluate(
+    clip: Clip, n: int = 400, seed_base: int = TEST_SEEDS, attack_n: int = 64, sets: dict[str, np.ndarray] | None = None
+) -> dict:
     """Held-out metrics: zero-shot accuracy (clean, low-light TFP static/moving), quality
     discrimination, quality-score robustness to brightness, and a gradient attack."""
     sets = sets or held_out_set(n, seed_base)
     labels = torch.from_numpy(sets["labels"])
-    acc = {k: float((_batched(clip, sets[k], "zero_shot", data.CLASSES).argmax(1) == labels).float().mean())
-           for k in ("clean", "degraded", "tfp_static", "tfp_moving")}
+    acc = {
+        k: float((_batched(clip, sets[k], "zero_shot", data.CLASSES).argmax(1) == labels).float().mean())
+        for k in ("clean", "degraded", "tfp_static", "tfp_moving")
+    }
     q_clean = _batched(clip, sets["clean"], "quality_score")
     q_deg = _batched(clip, sets["degraded"], "quality_score")
     q_shift = _batched(clip, photometric_shift(sets["clean"]), "quality_score")
@@ -471,10 +490,13 @@ def evaluate(clip: Clip, n: int = 400, seed_base: int = TEST_SEEDS, attack_n: in
         attack[f"{round(eps * 255)}/255"] = float(_batched(clip, adv, "quality_score").mean())
     return dict(
         n=len(labels),
-        zero_shot_clean=acc["clean"], zero_shot_degraded=acc["degraded"],
-        zero_shot_lowlight_tfp_static=acc["tfp_static"], zero_shot_lowlight_tfp_moving=acc["tfp_moving"],
+        zero_shot_clean=acc["clean"],
+        zero_shot_degraded=acc["degraded"],
+        zero_shot_lowlight_tfp_static=acc["tfp_static"],
+        zero_shot_lowlight_tfp_moving=acc["tfp_moving"],
         quality_accuracy=quality_acc,
-        quality_clean_mean=float(q_clean.mean()), quality_degraded_mean=float(q_deg.mean()),
+        quality_clean_mean=float(q_clean.mean()),
+        quality_degraded_mean=float(q_deg.mean()),
         quality_tfp_static_mean=float(_batched(clip, noisy, "quality_score").mean()),
         quality_shift_mean_abs_change=float((q_shift - q_clean).abs().mean()),
         quality_shift_max_abs_change=float((q_shift - q_clean).abs().max()),
@@ -494,8 +516,11 @@ def _update_registry(which: str, entry: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spikeclip_lite.teaching_clip", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spikeclip_lite.teaching_clip",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train a teaching CLIP and write it to assets/ (or --out)")
     t.add_argument("--which", choices=sorted(WHICH), default="guide")
@@ -514,8 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.cmd == "train":
-        model, info = train(args.which, args.steps, args.batch, args.scenes, args.lr, not args.no_hardening,
-                            device=args.device)
+        model, info = train(
+            args.which, args.steps, args.batch, args.scenes, args.lr, not args.no_hardening, device=args.device
+        )
         target = args.out or ASSETS / f"teaching-clip-{args.which}.safetensors"
         sha = save_compact(model, info["arch"], target, info)
         print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), sha256 {sha}")

@@ -89,3 +89,68 @@ def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
         == 0
     )
     assert "| fine | all |" in capsys.readouterr().out
+
+
+def test_cifar10_dataset_end_to_end(tmp_path, capsys):
+    """--dataset cifar10 on a fabricated copy: CIFAR's class names, unpaired HQ images from the far end
+    of the training split, and a warning that the teaching CLIPs do not know these classes."""
+    from spikeclip_lite.cifar import write_cifar10_batches
+
+    write_cifar10_batches(tmp_path / "cifar", n_train=30, n_test=6)
+    args = ["pipeline", "--clip", "teaching", "--device", "cpu", "--out", str(tmp_path / "out")]
+    args += ["--dataset", "cifar10", "--cifar-root", str(tmp_path / "cifar"), "--set", "n_test=6"]
+    args += [f"{k}={getattr(TINY, k)}" for k in ("size", "n_train", "n_val", "n_hq", "batch", "warmup_steps")]
+    args += [f"{k}={getattr(TINY, k)}" for k in ("steps_coarse", "steps_prompts", "steps_fine", "steps_supervised")]
+    with pytest.warns(UserWarning, match="chance"):
+        assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| coarse | moving |" in out and "time split: data" in out
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["settings"]["dataset"] == "cifar10" and saved["settings"]["n_test"] == 6
+    assert (tmp_path / "out" / "data" / "cifar10-test-n6-s32-v2.pt").exists()
+    run = pipeline.Run(replace(TINY, dataset="cifar10", cifar_root=str(tmp_path / "cifar")), tmp_path / "out")
+    with pytest.warns(UserWarning):
+        assert run.classes[0] == "airplane"
+    torch.testing.assert_close(run.hq_images[-1], run._cifar_split("train", 30)[0][-1])  # HQ = last images
+    too_many = pipeline.Run(replace(run.cfg, n_hq=25), tmp_path / "out")
+    with pytest.raises(ValueError, match="fewer than n_train"):
+        _ = too_many.hq_images
+
+
+def test_override_settings():
+    cfg = pipeline.override(pipeline.FAST, ["steps_coarse=7", "lam=2.5", "defences.anchor=0", "download=true"])
+    assert (cfg.steps_coarse, cfg.lam, cfg.defences.anchor, cfg.download) == (7, 2.5, 0.0, True)
+    assert cfg.defences.augment and pipeline.FAST.steps_coarse == 150  # the preset is untouched
+    assert pipeline.override(cfg, ["data_dir=somewhere"]).data_dir == "somewhere"
+    for bad, msg in (("steps=3", "unknown setting"), ("lam=big", "float"), ("batch", "KEY=VALUE"), ("defences.x=1", "Defences")):
+        with pytest.raises(ValueError, match=msg):
+            pipeline.override(cfg, [bad])
+
+
+def test_cli_rejects_unknown_setting(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["pipeline", "--out", str(tmp_path), "--set", "stepz=3"])
+    assert "unknown setting 'stepz'" in capsys.readouterr().err
+
+
+def test_time_split_adds_up():
+    hist = {"coarse": {"seconds": [6.0], "samples_per_s": [40.0]}, "prompts": {"loss": [1.0]}}
+    split = pipeline.time_split(hist, data_s=2.0, train_s=8.0, wall_s=12.0)
+    assert split["coarse"]["samples_per_s"] == 40 and split["other training"]["seconds"] == 2.0
+    assert split["evaluation"]["seconds"] == 2.0 and "prompts" not in split  # resumed: nothing run now
+    assert sum(p["share"] for p in split.values()) == pytest.approx(1.0, abs=0.005)  # rounded to 3 places
+    assert pipeline.format_time_split(split).startswith("time split: data 2.0 s (17 %)")
+
+
+def test_judge_must_be_independent(tmp_path):
+    run = pipeline.Run(replace(TINY, judge="teaching-guide"), tmp_path)
+    with pytest.raises(ValueError, match="ARCH:PRETRAINED"):
+        _ = run.judge
+
+
+def test_simulation_device_argument_is_used():
+    a = pipeline.make_spike_set(2, "val", 16, n_frames=200, progress=False, device="cpu")
+    b = pipeline.make_spike_set(2, "val", 16, n_frames=200, progress=False)
+    torch.testing.assert_close(a.voxels, b.voxels)
+    with pytest.raises(RuntimeError):
+        pipeline.make_spike_set(1, "val", 16, progress=False, device="meta")
