@@ -25,5 +25,5 @@ def test_course_runner_executes_notebooks_with_parameters(tmp_path):
     assert json.loads((tmp_path / "timings.json").read_text()) == times
     executed = json.loads((tmp_path / "01_spike_camera_physics.ipynb").read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert injected and "DEVICE = \"cpu\"" in "".join(injected[0]["source"])
+    assert injected and 'DEVICE = "cpu"' in "".join(injected[0]["source"])
     assert (tmp_path / "01_spike_camera_physics" / "classes.png").exists()

@@ -47,18 +47,27 @@ def test_lrn_method_and_dat_files(tmp_path, clip):
     lrn = models.load_lrn(w)
     r = evaluate.evaluate(samples.DEFAULT_DIR / "star_moving_lowlight_uhsr.npz", "lrn", clip, lrn, progress=False)
     assert r["summary"]["files"] == 1
-    dat = evaluate.evaluate(samples.DEFAULT_DIR / "car_moving_lowlight.dat", "tfp", clip, height=128, width=128,
-                            progress=False, use_pyiqa=False)
+    dat = evaluate.evaluate(
+        samples.DEFAULT_DIR / "car_moving_lowlight.dat",
+        "tfp",
+        clip,
+        height=128,
+        width=128,
+        progress=False,
+        use_pyiqa=False,
+    )
     assert dat["files"][0]["label"] is None and dat["summary"]["zero_shot_accuracy"] is None
     with pytest.raises(ValueError, match="needs weights"):
-        evaluate.evaluate(samples.DEFAULT_DIR / "car_moving_lowlight.dat", "lrn", clip, height=128, width=128,
-                          progress=False)
+        evaluate.evaluate(
+            samples.DEFAULT_DIR / "car_moving_lowlight.dat", "lrn", clip, height=128, width=128, progress=False
+        )
 
 
 def _released_style_state_dict():
     block = lambda i, o: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, 1, 1), torch.nn.ReLU())  # noqa: E731
-    net = torch.nn.Sequential(block(50, 64), block(64, 128), block(128, 64), block(64, 16),
-                              torch.nn.Conv2d(16, 1, 3, 1, 1))
+    net = torch.nn.Sequential(
+        block(50, 64), block(64, 128), block(128, 64), block(64, 16), torch.nn.Conv2d(16, 1, 3, 1, 1)
+    )
     return net.state_dict()
 
 
@@ -125,7 +134,24 @@ def test_pyiqa_unavailable_is_reported(monkeypatch):
 
 def test_cli_evaluate(folder, tmp_path, capsys):
     out = tmp_path / "res.json"
-    assert main(["evaluate", "--data", str(folder), "--method", "tfp", "tfi", "--clip", "teaching",
-                 "--classes", "course", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(folder),
+                "--method",
+                "tfp",
+                "tfi",
+                "--clip",
+                "teaching",
+                "--classes",
+                "course",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "| tfp |" in text and "| tfi |" in text and out.exists()

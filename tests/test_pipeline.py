@@ -122,7 +122,12 @@ def test_override_settings():
     assert (cfg.steps_coarse, cfg.lam, cfg.defences.anchor, cfg.download) == (7, 2.5, 0.0, True)
     assert cfg.defences.augment and pipeline.FAST.steps_coarse == 150  # the preset is untouched
     assert pipeline.override(cfg, ["data_dir=somewhere"]).data_dir == "somewhere"
-    for bad, msg in (("steps=3", "unknown setting"), ("lam=big", "float"), ("batch", "KEY=VALUE"), ("defences.x=1", "Defences")):
+    for bad, msg in (
+        ("steps=3", "unknown setting"),
+        ("lam=big", "float"),
+        ("batch", "KEY=VALUE"),
+        ("defences.x=1", "Defences"),
+    ):
         with pytest.raises(ValueError, match=msg):
             pipeline.override(cfg, [bad])
 
