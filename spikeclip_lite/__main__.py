@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     p_pipe.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if missing")
     p_pipe.add_argument("--judge", default="teaching", help="independent judge: teaching or ARCH:PRETRAINED")
     p_pipe.add_argument(
+        "--eval-split",
+        default="test",
+        choices=["test", "val"],
+        help="score the test scenes (default) or the validation scenes (tune settings on these)",
+    )
+    p_pipe.add_argument(
         "--set",
         nargs="+",
         default=[],
@@ -107,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             parser.error(str(err))
         print(f"SpikeCLIP pipeline ({'full' if args.full else 'fast'} settings) → {args.out}/")
-        result = run_pipeline(cfg, args.out)
+        result = run_pipeline(cfg, args.out, split=args.eval_split)
+        if args.eval_split == "val":
+            print("Scores on the VALIDATION scenes (for tuning; the test set was not touched):")
         print(format_table(result["table"]))
         print(format_time_split(result["time_split"]))
         print(

@@ -421,10 +421,12 @@ class Run:
         return self._cache["supervised"]
 
     # -- evaluation ---------------------------------------------------------------------------
-    def test_reconstructions(self, include: tuple[str, ...] | None = None) -> dict:
-        """Every method on the test set: (N, H, W) images in [0, 1]. Default: coarse, fine and, when
-        the training data has ground truth, the supervised bound."""
-        t = self.test_set
+    def test_reconstructions(self, include: tuple[str, ...] | None = None, split: str = "test") -> dict:
+        """Every method on the test set (or ``split="val"``, for tuning): (N, H, W) images in [0, 1].
+        Default: coarse, fine and, when the training data has ground truth, the supervised bound."""
+        if split not in ("test", "val"):
+            raise ValueError(f"evaluate on 'test' or 'val' (tuning), not {split!r}")
+        t = self.test_set if split == "test" else self.val_set
         if include is None:
             include = ("coarse", "fine") + (("supervised",) if self.train_set.has_ground_truth else ())
         recons = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp}
@@ -433,8 +435,13 @@ class Run:
         return recons
 
 
-def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline", progress: bool = True) -> dict:
-    """Run every stage and the evaluation; write ``out/metrics.json`` and figures. Returns the metrics."""
+def run_pipeline(
+    cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline", progress: bool = True, split: str = "test"
+) -> dict:
+    """Run every stage and the evaluation; write ``out/metrics.json`` and figures. Returns the metrics.
+
+    ``split="val"`` scores the validation scenes instead: tune settings there, never on the test set.
+    """
     t0 = time.perf_counter()
     run = Run(cfg, out, progress)
     _ = run.train_set, run.val_set, run.test_set
@@ -443,8 +450,9 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
     if run.train_set.has_ground_truth:
         run.supervised()
     t_train = time.perf_counter() - t0 - t_data
-    recons = run.test_reconstructions()
-    table = evaluate_methods(recons, run.test_set, run.judge, run.guide, run.classes)
+    recons = run.test_reconstructions(split=split)
+    scored = run.test_set if split == "test" else run.val_set
+    table = evaluate_methods(recons, scored, run.judge, run.guide, run.classes)
     wall = time.perf_counter() - t0
     result = {
         "table": table,
@@ -454,6 +462,7 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
             "judge_clip": run.judge.name,
             "device": str(run.device),
         },
+        "evaluated_on": split,
         "wall_seconds": round(wall, 1),
         "data_seconds": round(t_data, 1),
         "time_split": time_split(run.histories, t_data, t_train, wall),
@@ -461,7 +470,7 @@ def run_pipeline(cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline
     }
     out = Path(out)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    _figures(recons, run.test_set, run.histories, out)
+    _figures(recons, scored, run.histories, out, "test" if split == "test" else "validation")
     return result
 
 
@@ -510,7 +519,7 @@ def format_table(table: dict) -> str:
     return "\n".join(lines)
 
 
-def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, out: Path) -> None:
+def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, out: Path, name: str = "test") -> None:
     import matplotlib.pyplot as plt
 
     from .viz import show_images
@@ -523,7 +532,7 @@ def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, o
         for name in [*recons, "ground truth"]:
             imgs.append(test.gt[i] if name == "ground truth" else recons[name][i])
             titles.append(name)
-    fig = show_images(imgs, titles, ncols=len(recons) + 1, size=1.9, suptitle="test scenes: moving (top 2), static")
+    fig = show_images(imgs, titles, ncols=len(recons) + 1, size=1.9, suptitle=f"{name} scenes: moving (top 2), static")
     fig.savefig(out / "gallery.png", dpi=90)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3))

@@ -159,3 +159,15 @@ def test_simulation_device_argument_is_used():
     torch.testing.assert_close(a.voxels, b.voxels)
     with pytest.raises(RuntimeError):
         pipeline.make_spike_set(1, "val", 16, progress=False, device="meta")
+
+
+def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "FAST", replace(TINY, n_val=6))
+    assert main(["pipeline", "--clip", "teaching", "--out", str(tmp_path), "--eval-split", "val"]) == 0
+    assert "VALIDATION scenes" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["evaluated_on"] == "val"
+    run = pipeline.Run(replace(TINY, n_val=6), tmp_path, progress=False)
+    assert len(run.test_reconstructions(split="val")["TFP"]) == 6
+    with pytest.raises(ValueError, match="'test' or 'val'"):
+        run.test_reconstructions(split="train")
