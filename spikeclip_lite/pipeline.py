@@ -75,6 +75,7 @@ class PipelineConfig:
     cifar_root: str = "data/cifar10"  # holds cifar-10-batches-py/ (dataset="cifar10")
     download: bool = False  # let torchvision download CIFAR-10 into cifar_root (needs internet)
     judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
+    workers: int = -1  # processes that render training scenes (-1: one per spare core; 0 on ≤ 2 cores)
     fidelity_floor: float = 0.0
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
@@ -202,8 +203,9 @@ class Run:
 
     @cached_property
     def ckpt_dir(self) -> Path:
-        """Checkpoints are keyed by every setting but the device, and by the guide actually loaded."""
-        settings = {k: v for k, v in asdict(self.cfg).items() if k != "device"}
+        """Checkpoints are keyed by every setting but the device and the worker count, and by the guide
+        actually loaded."""
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("device", "workers")}
         key = json.dumps({**settings, "guide": self.guide.name}, sort_keys=True, default=str)
         return self.out / "checkpoints" / hashlib.sha256(key.encode()).hexdigest()[:10]
 
@@ -292,7 +294,9 @@ class Run:
             images, labels = self._cifar_split(split, n)
             spike_set = spike_set_from_images(images, labels, split, progress=self.progress, device=dev)
         elif self.cfg.dataset == "procedural":
-            spike_set = make_spike_set(n, split, self.cfg.size, progress=self.progress, device=dev)
+            spike_set = make_spike_set(
+                n, split, self.cfg.size, progress=self.progress, device=dev, workers=self.cfg.workers
+            )
         else:
             raise ValueError(f"unknown dataset {self.cfg.dataset!r}: use 'procedural' or 'cifar10'")
         save_checkpoint(path, **{f.name: getattr(spike_set, f.name) for f in fields(SpikeSet)})

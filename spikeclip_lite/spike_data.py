@@ -10,7 +10,12 @@ ground truth of a training stream.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +27,7 @@ from . import baselines, data, io, models, physics
 __all__ = [
     "SpikeSet",
     "make_spike_set",
+    "resolve_workers",
     "spike_set_from_images",
     "spike_set_from_uhsr",
     "make_hq_images",
@@ -64,19 +70,56 @@ class SpikeSet:
         return bool(torch.isfinite(self.gt).all())
 
 
-def _stack(items: list[tuple]) -> SpikeSet:
-    """SpikeSet from per-scene tuples (spikes (T, H, W) uint8 tensor, gt (H, W), label, moving)."""
-    cols: dict[str, list] = {f.name: [] for f in fields(SpikeSet)}
-    for spk, gt, label, move in items:  # computed where the spikes are (GPU or CPU), stored on the CPU
-        cols["voxels"].append(models.voxelize(spk).half().cpu())
-        cols["tfp"].append(normalise_rate(baselines.tfp(spk)).cpu())
-        cols["tfi"].append(normalise_rate(baselines.tfi(spk)).cpu())
-        cols["tfstp"].append(normalise_rate(baselines.tfstp(spk)).cpu())
-        cols["gt"].append(gt.cpu())
-        cols["labels"].append(label)
-        cols["moving"].append(move)
-    scalar = ("labels", "moving")
-    return SpikeSet(**{k: torch.tensor(v) if k in scalar else torch.stack(v) for k, v in cols.items()})
+def _record(spk: torch.Tensor, gt: torch.Tensor, label: int, move: bool) -> tuple:
+    """One scene's row of a SpikeSet: computed where the spikes are (GPU or CPU), stored on the CPU."""
+    return (
+        models.voxelize(spk).half().cpu(),
+        normalise_rate(baselines.tfp(spk)).cpu(),
+        normalise_rate(baselines.tfi(spk)).cpu(),
+        normalise_rate(baselines.tfstp(spk)).cpu(),
+        gt.cpu(),
+        int(label),
+        bool(move),
+    )
+
+
+def _stack(rows: list[tuple]) -> SpikeSet:
+    """SpikeSet from rows made by :func:`_record`."""
+    cols = list(zip(*rows, strict=True))
+    names = [f.name for f in fields(SpikeSet)]
+    return SpikeSet(
+        **{
+            k: torch.tensor(v) if k in ("labels", "moving") else torch.stack(v)
+            for k, v in zip(names, cols, strict=True)
+        }
+    )
+
+
+def resolve_workers(workers: int) -> int:
+    """``-1`` (auto) → one worker per spare CPU core (at most 16), none on a machine with ≤ 2 cores."""
+    if workers >= 0:
+        return workers
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(16, cores - 1)
+
+
+def _render(job: tuple) -> tuple:
+    """Worker/main: (seed, size, move, n_frames) → (light, image, label) as numpy arrays."""
+    seed, size, move, n_frames = job[:4]
+    sc = data.make_scene(seed, size=size, motion=move, n_frames=n_frames)
+    return sc.light(), sc.image, sc.label
+
+
+def _render_and_record(job: tuple) -> tuple:
+    """Worker: render, simulate and reduce one scene on the CPU."""
+    seed, size, move, n_frames, noise = job
+    light, image, label = _render(job)
+    spk = physics.simulate(torch.from_numpy(light), None if move else n_frames, seed=seed, noise=noise)
+    return _record(spk, torch.from_numpy(image), label, move)
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # one core per worker process
 
 
 def make_spike_set(
@@ -88,25 +131,42 @@ def make_spike_set(
     n_frames: int = 200,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    workers: int = 0,
 ) -> SpikeSet:
     """Simulate ``n`` scenes of ``split`` (deterministic: seeds ``SPLITS[split] + i``).
 
     Exactly ``round(n·moving_fraction)`` scenes move, spread evenly (every other one at 0.5).
-    ``device``: where the sensor is simulated and the voxels/baselines computed (a GPU keeps up
-    with training; scenes are rendered on the CPU). The set itself is stored on the CPU.
+
+    Speed (so that data generation does not starve a GPU): ``workers`` processes render the scenes
+    (``-1``: one per spare core, see :func:`resolve_workers`). The sensor is simulated and the
+    voxels/baselines computed on ``device``: on a GPU in this process, on the CPU inside the
+    workers. Every path gives the same set for the same device type (seeds are per scene); a GPU's
+    random numbers differ from the CPU's, so its set is an equivalent draw, not the same one.
+    The set itself is stored on the CPU.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+    dev = torch.device(device)
+    workers = resolve_workers(workers)
     n_moving = round(n * moving_fraction)
-    items = []
-    for i in tqdm(range(n), desc=f"simulating {split} set", disable=not progress):
-        seed = SPLITS[split] + i
-        move = (i + 1) * n_moving // n > i * n_moving // n
-        sc = data.make_scene(seed, size=size, motion=move, n_frames=n_frames)
-        light = torch.from_numpy(sc.light()).to(device)
-        spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
-        items.append((spk, torch.from_numpy(sc.image), sc.label, move))
-    return _stack(items)
+    jobs = [(SPLITS[split] + i, size, (i + 1) * n_moving // n > i * n_moving // n, n_frames, noise) for i in range(n)]
+    bar = partial(tqdm, total=n, desc=f"simulating {split} set", disable=not progress)
+
+    def on_device(rendered: Iterable[tuple]) -> Iterator[tuple]:
+        for job, (light, image, label) in zip(jobs, rendered, strict=True):
+            seed, _, move = job[:3]
+            spk = physics.simulate(torch.from_numpy(light).to(dev), None if move else n_frames, seed=seed, noise=noise)
+            yield _record(spk, torch.from_numpy(image), label, move)
+
+    if workers == 0:
+        return _stack(list(bar(on_device(map(_render, jobs)))))
+    ctx = multiprocessing.get_context("spawn")  # no fork: safe beside CUDA and OpenMP thread pools
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        if dev.type == "cpu":
+            rows = list(bar(pool.map(_render_and_record, jobs, chunksize=4)))
+        else:
+            rows = list(bar(on_device(pool.map(_render, jobs, chunksize=4))))
+    return _stack(rows)
 
 
 def spike_set_from_images(
@@ -135,7 +195,7 @@ def spike_set_from_images(
         img = images[i].float().to(device)
         light = data.pan_video(img, seed, n_frames) if move else img
         spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
-        items.append((spk, img, int(labels[i]), move))
+        items.append(_record(spk, img, int(labels[i]), move))
     return _stack(items)
 
 
@@ -149,7 +209,7 @@ def spike_set_from_uhsr(files: list[Path], progress: bool = True) -> SpikeSet:
         if T < 200:
             raise ValueError(f"{path}: {T} frames; SpikeCLIP's voxels need 200")
         spk = torch.from_numpy(np.ascontiguousarray(spk[(T - 200) // 2 : (T - 200) // 2 + 200]))
-        items.append((spk, torch.full(spk.shape[1:], float("nan")), label, False))
+        items.append(_record(spk, torch.full(spk.shape[1:], float("nan")), label, False))
     return _stack(items)
 
 

@@ -171,3 +171,14 @@ def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
     assert len(run.test_reconstructions(split="val")["TFP"]) == 6
     with pytest.raises(ValueError, match="'test' or 'val'"):
         run.test_reconstructions(split="train")
+
+
+def test_worker_processes_give_the_same_spike_set():
+    """Scenes rendered and simulated in worker processes are bit-identical to the in-process set."""
+    from spikeclip_lite.spike_data import resolve_workers
+
+    one = pipeline.make_spike_set(4, "val", 16, progress=False, workers=0)
+    two = pipeline.make_spike_set(4, "val", 16, progress=False, workers=2)
+    for name in ("voxels", "tfp", "tfi", "tfstp", "gt", "labels", "moving"):
+        assert torch.equal(getattr(one, name), getattr(two, name)), name
+    assert resolve_workers(3) == 3 and resolve_workers(-1) >= 0
