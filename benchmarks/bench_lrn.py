@@ -1,5 +1,6 @@
 """LRN inference speed at 250×400 (the native sensor): fp32 eager vs channels_last + bf16 autocast
-(+ torch.compile and CUDA graphs on a GPU), batch 1 and 32. Part of ``make bench``.
+(+ channels_last fp32 and torch.compile on the CPU; torch.compile and CUDA graphs on a GPU), batch 1
+and 32 (1 and 8 on the CPU). Part of ``make bench``.
 
 Reports ms per image and images per second, and on CUDA the distance to two bounds: compute
 (37.1 GFLOP per image against the bf16 peak) and memory (~120 MB of activation traffic per image).
@@ -61,6 +62,20 @@ def variants(device: torch.device, batch: int) -> dict:
 
     out["fp32 eager"] = eager
     out["channels_last + bf16 autocast"] = cl_bf16
+    if device.type == "cpu":
+
+        @torch.inference_mode()
+        def cl_fp32():
+            return cl(x_cl)
+
+        compiled_cpu = torch.compile(LRN().eval().to(memory_format=torch.channels_last))
+
+        @torch.inference_mode()
+        def comp_cpu():
+            return compiled_cpu(x_cl)
+
+        out["channels_last fp32"] = cl_fp32
+        out["channels_last fp32 + torch.compile"] = comp_cpu
     if device.type == "cuda":
         compiled = torch.compile(
             LRN().to(device).eval().to(memory_format=torch.channels_last).to(amp_dtype),
