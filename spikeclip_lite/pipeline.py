@@ -83,6 +83,16 @@ class PipelineConfig:
     seed: int = 0
 
 
+#: Settings every trained stage depends on (the training data and the batches drawn from it).
+_DATA_KEYS = ("size", "n_train", "dataset", "cifar_root", "data_dir", "seed", "batch")
+_COARSE_KEYS = ("classes", "steps_coarse", "lr_coarse", "warmup_steps", "fidelity_floor")
+#: Settings each stage depends on beyond the data (the fine stage depends on all of them).
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "supervised": ("steps_supervised", "lr_coarse"),
+    "coarse": _COARSE_KEYS,
+    "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts"),
+}
+
 #: Bump when the simulation of the spike sets changes (invalidates ``out/data`` caches).
 DATA_VERSION = 2
 
@@ -201,13 +211,28 @@ class Run:
         # how each trained network's output is presented as an image (see train.reconstruct)
         self._standardise: dict[str, bool] = {"coarse": True, "supervised": False}
 
+    def _hashed_dir(self, prefix: str, keys: tuple[str, ...] | None, guide: bool) -> Path:
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("device", "workers")}
+        if keys is not None:
+            settings = {k: settings[k] for k in (*_DATA_KEYS, *keys)}
+        if guide:
+            settings["guide"] = self.guide.name
+        key = json.dumps(settings, sort_keys=True, default=str)
+        return self.out / "checkpoints" / f"{prefix}{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
     @cached_property
     def ckpt_dir(self) -> Path:
-        """Checkpoints are keyed by every setting but the device and the worker count, and by the guide
-        actually loaded."""
-        settings = {k: v for k, v in asdict(self.cfg).items() if k not in ("device", "workers")}
-        key = json.dumps({**settings, "guide": self.guide.name}, sort_keys=True, default=str)
-        return self.out / "checkpoints" / hashlib.sha256(key.encode()).hexdigest()[:10]
+        """The fine stage (and its variants, in sub-folders) is keyed by every setting but the device and
+        the worker count, and by the guide actually loaded."""
+        return self._hashed_dir("", None, guide=True)
+
+    def stage_dir(self, stage: str) -> Path:
+        """Where a stage's checkpoint lives: keyed by the settings that stage depends on
+        (:data:`STAGE_KEYS`), so changing a fine-stage knob never retrains the coarse stage and
+        changing the coarse stage never retrains the supervised bound."""
+        if stage not in STAGE_KEYS:
+            return self.ckpt_dir
+        return self._hashed_dir(f"{stage}-", STAGE_KEYS[stage], guide=stage != "supervised")
 
     # -- CLIPs and data ---------------------------------------------------------------------
     @cached_property
@@ -320,14 +345,14 @@ class Run:
             return self._cifar_split("hq", self.cfg.n_hq)[0]
         return make_hq_images(self.cfg.n_hq, self.cfg.size)
 
-    def stage(self, steps: int, lr: float) -> StageConfig:
+    def stage(self, steps: int, lr: float, name: str = "fine") -> StageConfig:
         return StageConfig(
             steps=steps,
             batch=self.cfg.batch,
             lr=lr,
             seed=self.cfg.seed,
             device=str(self.device),
-            ckpt_dir=str(self.ckpt_dir),
+            ckpt_dir=str(self.stage_dir(name)),
             progress=self.progress,
         )
 
@@ -342,7 +367,7 @@ class Run:
                 self.guide,
                 self.train_set,
                 self.classes,
-                self.stage(self.cfg.steps_coarse, self.cfg.lr_coarse),
+                self.stage(self.cfg.steps_coarse, self.cfg.lr_coarse, "coarse"),
                 warmup_steps=self.cfg.warmup_steps,
                 fidelity_floor=self.cfg.fidelity_floor,
             )
@@ -361,7 +386,7 @@ class Run:
             pair = PromptPair(self.guide)
             lq = torch.cat([self.coarse_train_outputs(), self.train_set.tfp, self.train_set.tfi])
             self.histories["prompts"] = train_prompts(
-                pair, self.guide, self.hq_images, lq, self.stage(self.cfg.steps_prompts, self.cfg.lr_prompts)
+                pair, self.guide, self.hq_images, lq, self.stage(self.cfg.steps_prompts, self.cfg.lr_prompts, "prompts")
             )
             self._cache["prompts"] = pair
         return self._cache["prompts"]
@@ -419,7 +444,7 @@ class Run:
             torch.manual_seed(self.cfg.seed)
             lrn = LRN()
             self.histories["supervised"] = train_supervised(
-                lrn, self.train_set, self.stage(self.cfg.steps_supervised, self.cfg.lr_coarse)
+                lrn, self.train_set, self.stage(self.cfg.steps_supervised, self.cfg.lr_coarse, "supervised")
             )
             self._cache["supervised"] = lrn
         return self._cache["supervised"]

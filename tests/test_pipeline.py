@@ -50,6 +50,15 @@ def test_stages_are_cached_and_resumed(tmp_path):
         torch.testing.assert_close(a, b)
     other = pipeline.Run(replace(TINY, steps_coarse=5), tmp_path, progress=False)
     assert other.ckpt_dir != run.ckpt_dir  # different settings never share checkpoints
+    assert other.stage_dir("coarse") != run.stage_dir("coarse")
+    # …but a stage is keyed only by what it depends on: the supervised bound ignores the coarse settings,
+    # the coarse stage ignores the fine stage's
+    assert other.stage_dir("supervised") == run.stage_dir("supervised")
+    finer = pipeline.Run(replace(TINY, steps_fine=9, lam=3.0, n_val=5), tmp_path, progress=False)
+    assert finer.stage_dir("coarse") == run.stage_dir("coarse") and finer.ckpt_dir != run.ckpt_dir
+    assert (run.stage_dir("coarse") / "coarse.pt").exists()
+    assert finer.stage_dir("prompts") == run.stage_dir("prompts")
+    assert pipeline.Run(replace(TINY, n_hq=9), tmp_path).stage_dir("prompts") != run.stage_dir("prompts")
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):
