@@ -68,7 +68,10 @@ class PipelineConfig:
     lr_prompts: float = 1e-3
     lr_fine: float = 1e-4
     lam: float = 100.0
-    warmup_steps: int = 50
+    # The TFI term of the coarse stage fades linearly over warmup_steps to fidelity_floor. Tuned on the
+    # validation scenes (fast mode, 48 scenes): fading over the whole stage instead of 50 steps raised the
+    # judge's accuracy on moving scenes from 0.29 to 0.62–0.67 and aligned PSNR by ~0.4 dB; see README.
+    warmup_steps: int = 150
     data_dir: str | None = None  # a folder of UHSR .npz files (0.npz …): train on real recordings
     classes: str = "course"  # class list of the data: course, ucaltech or ucifar
     dataset: str = "procedural"  # simulated scenes: procedural (the course's) or cifar10
@@ -76,7 +79,7 @@ class PipelineConfig:
     download: bool = False  # let torchvision download CIFAR-10 into cifar_root (needs internet)
     judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
     workers: int = -1  # processes that render training scenes (-1: one per spare core; 0 on ≤ 2 cores)
-    fidelity_floor: float = 0.0
+    fidelity_floor: float = 0.3
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
     device: str = "auto"
@@ -107,6 +110,7 @@ FULL = PipelineConfig(
     n_hq=1000,
     batch=32,
     steps_coarse=2000,
+    warmup_steps=2000,
     steps_prompts=500,
     steps_fine=400,
     steps_supervised=2000,
