@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= outputs
 
-.PHONY: run course test lab bench lint samples clean help test-gpu install
+.PHONY: run course test lab bench lint samples clean help test-gpu install gpu-wheels
 
 help:
 	@echo "make run    - create $(VENV) if missing, install, run SpikeCLIP end to end (fast, offline) into $(OUT)/pipeline"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab    - open JupyterLab on the notebooks"
 	@echo "make bench  - benchmark the vectorised code against plain loop references, and LRN inference"
 	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
+	@echo "make gpu-wheels - wheels a bare GPU image lacks, for benchmarks/gpu_check.sh, into .gpu_wheels/"
 	@echo "make lint   - ruff"
 
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +51,9 @@ bench: $(VENV)/.installed
 # Every notebook in FULL mode on CUDA (papermill -p FAST False -p DEVICE cuda) → outputs/gpu/
 test-gpu: $(VENV)/.installed
 	$(PY) -m spikeclip_lite course --full --device cuda --out $(OUT)/gpu
+
+gpu-wheels: $(VENV)/.installed
+	$(PY) benchmarks/gpu_wheels.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check spikeclip_lite tests benchmarks notebooks

@@ -5,13 +5,13 @@
 #   2. the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s)
 #   3. every notebook in full mode (make test-gpu's runner), seconds per notebook
 # A bare image may lack open_clip_torch, papermill, nbval, ipykernel, ipywidgets & co: put their
-# wheels (built for the machine's Python) in .gpu_wheels/ and they are installed offline first.
+# wheels in .gpu_wheels/ (`make gpu-wheels`, for Python 3.11/3.12) and they are installed offline first.
 set -euo pipefail
 OUT=${OUT:-outputs/gpu}
 mkdir -p "$OUT"
 PY=${PY:-python}
 if [ -d .gpu_wheels ]; then
-  $PY -m pip install -q --no-index --find-links .gpu_wheels open_clip_torch papermill nbval ipykernel ipywidgets
+  $PY -m pip install -q --no-index --find-links .gpu_wheels open_clip_torch papermill ipykernel ipywidgets
 fi
 $PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || export PYTHONPATH=$PWD
 $PY -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
