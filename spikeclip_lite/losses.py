@@ -49,11 +49,25 @@ def prompt_loss(
     return -hq_probability(image_features, prompt_features, scale).mean()
 
 
-def warmup_loss(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (B, 1, H, W) images with std ``sigma`` pixels (reflecting borders); 0 = identity."""
+    if sigma <= 0:
+        return x
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+
+
+def warmup_loss(recon: torch.Tensor, target: torch.Tensor, blur: float = 0.0) -> torch.Tensor:
     """Coarse-stage warm-up (lead): L1 from the reconstruction to a classical one (TFI/TFP).
 
     recon, target (B, 1, H, W) → scalar. Fixes the output's brightness in the first steps.
+    ``blur`` > 0 compares both through a Gaussian low-pass of that std (pixels): the term then pins
+    brightness and coarse structure but not the target's pixel noise.
     """
     if recon.shape != target.shape:
         raise ValueError(f"recon {tuple(recon.shape)} and target {tuple(target.shape)} differ")
-    return (recon - target).abs().mean()
+    return (lowpass(recon, blur) - lowpass(target, blur)).abs().mean()

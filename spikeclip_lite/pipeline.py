@@ -80,6 +80,7 @@ class PipelineConfig:
     judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
     workers: int = -1  # processes that render training scenes (-1: one per spare core; 0 on ≤ 2 cores)
     fidelity_floor: float = 0.3
+    fidelity_blur: float = 0.0  # compare with TFI through a Gaussian low-pass of this std (pixels)
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
     device: str = "auto"
@@ -88,7 +89,7 @@ class PipelineConfig:
 
 #: Settings every trained stage depends on (the training data and the batches drawn from it).
 _DATA_KEYS = ("size", "n_train", "dataset", "cifar_root", "data_dir", "seed", "batch")
-_COARSE_KEYS = ("classes", "steps_coarse", "lr_coarse", "warmup_steps", "fidelity_floor")
+_COARSE_KEYS = ("classes", "steps_coarse", "lr_coarse", "warmup_steps", "fidelity_floor", "fidelity_blur")
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "supervised": ("steps_supervised", "lr_coarse"),
@@ -374,6 +375,7 @@ class Run:
                 self.stage(self.cfg.steps_coarse, self.cfg.lr_coarse, "coarse"),
                 warmup_steps=self.cfg.warmup_steps,
                 fidelity_floor=self.cfg.fidelity_floor,
+                fidelity_blur=self.cfg.fidelity_blur,
             )
             self._cache["coarse"] = lrn
         return self._cache["coarse"]
@@ -509,13 +511,15 @@ def run_pipeline(
 
 def time_split(histories: dict, data_s: float, train_s: float, wall_s: float) -> dict[str, dict[str, float]]:
     """Where the wall time went: ``{part: {"seconds", "share", ["samples_per_s"]}}`` for data
-    simulation, each stage's training steps (measured inside the stage, so resumed stages count
-    only the steps run now), the rest of training (caching outputs, validation outside the loop)
-    and evaluation."""
+    simulation, each stage's training steps (measured inside the stage: a resumed stage counts only
+    the steps run now, a stage loaded complete from its checkpoint shows as ``cached``), the rest of
+    training (caching outputs, validation outside the loop) and evaluation."""
     parts: dict[str, dict[str, float]] = {"data": {"seconds": data_s}}
     staged = 0.0
     for stage, h in histories.items():
-        if h.get("seconds"):
+        if h.get("cached"):
+            parts[stage] = {"seconds": 0.0, "cached": 1.0}
+        elif h.get("seconds"):
             parts[stage] = {"seconds": h["seconds"][0], "samples_per_s": h["samples_per_s"][0]}
             staged += h["seconds"][0]
     parts["other training"] = {"seconds": max(0.0, train_s - staged)}
@@ -530,6 +534,9 @@ def format_time_split(split: dict[str, dict[str, float]]) -> str:
     """One line: ``data 12.9 s (15 %) · coarse 25.3 s (30 %, 47 samples/s) · …``."""
     cells = []
     for part, p in split.items():
+        if p.get("cached"):
+            cells.append(f"{part} cached")
+            continue
         rate = f", {p['samples_per_s']:.0f} samples/s" if "samples_per_s" in p else ""
         cells.append(f"{part} {p['seconds']:.1f} s ({100 * p['share']:.0f} %{rate})")
     return "time split: " + " · ".join(cells)
@@ -552,7 +559,9 @@ def format_table(table: dict) -> str:
     return "\n".join(lines)
 
 
-def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, out: Path, name: str = "test") -> None:
+def _figures(
+    recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, out: Path, split_name: str = "test"
+) -> None:
     import matplotlib.pyplot as plt
 
     from .viz import show_images
@@ -565,7 +574,9 @@ def _figures(recons: dict[str, torch.Tensor], test: SpikeSet, histories: dict, o
         for name in [*recons, "ground truth"]:
             imgs.append(test.gt[i] if name == "ground truth" else recons[name][i])
             titles.append(name)
-    fig = show_images(imgs, titles, ncols=len(recons) + 1, size=1.9, suptitle=f"{name} scenes: moving (top 2), static")
+    fig = show_images(
+        imgs, titles, ncols=len(recons) + 1, size=1.9, suptitle=f"{split_name} scenes: moving (top 2), static"
+    )
     fig.savefig(out / "gallery.png", dpi=90)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3))

@@ -70,12 +70,15 @@ class Defences:
             to λ (the anchor term is ``anchor · λ · L1``, so it scales with the prompt loss).
         early_stop: keep the fine-stage weights that score best on the validation set
             under the *judge* CLIP (never the guide).
+        anchor_blur: compare with the anchor through a Gaussian low-pass of this std (pixels),
+            so the anchor holds brightness and structure but lets the prompt loss remove noise.
     """
 
     augment: bool = True
     standardise: bool = True
     anchor: float = 1.0
     early_stop: bool = True
+    anchor_blur: float = 0.0
 
     @classmethod
     def off(cls) -> Defences:
@@ -160,6 +163,10 @@ class _Loop:
             torch.set_rng_state(state["torch_rng"])
 
     def batches(self):
+        if self.step >= self.cfg.steps:  # finished earlier: its timings are not this run's
+            self.history = {k: v for k, v in self.history.items() if k not in ("seconds", "samples_per_s")}
+            self.history["cached"] = [1.0]
+            return
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc=self.name, disable=not self.cfg.progress)
         t0, start = time.perf_counter(), self.step
         while self.step < self.cfg.steps:
@@ -222,6 +229,7 @@ def train_coarse(
     warmup_weight: float = 1.0,
     defences: Defences | None = None,
     fidelity_floor: float = 0.0,
+    fidelity_blur: float = 0.0,
 ) -> dict[str, list[float]]:
     """Stage 1: class loss through CLIP, plus an L1 warm-up to TFI that fades out over
     ``warmup_steps`` (lead: it fixes brightness in the first steps).
@@ -229,7 +237,8 @@ def train_coarse(
     ``fidelity_floor`` keeps that L1 term at this weight after the warm-up instead of zero
     (an option of this course, not the paper's: a standing pull towards the spikes' own
     evidence; the LRN cannot copy TFI's noise from 4-frame voxels, so it learns a smoother
-    estimate).
+    estimate). ``fidelity_blur`` (pixels) compares through a low-pass (:func:`losses.warmup_loss`):
+    long runs otherwise learn to reproduce TFI's pixel noise once the class loss is satisfied.
     """
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
@@ -245,7 +254,7 @@ def train_coarse(
         feats = _clip_features(clip, out, defences, loop.gen)
         l_cls = losses.class_loss(feats, text, labels, clip.logit_scale)
         w = max(fidelity_floor, warmup_weight * max(0.0, 1 - loop.step / max(warmup_steps, 1)))
-        l_warm = losses.warmup_loss(out.float(), train_set.tfi[idx].unsqueeze(1).to(dev))
+        l_warm = losses.warmup_loss(out.float(), train_set.tfi[idx].unsqueeze(1).to(dev), fidelity_blur)
         loss = l_cls + w * l_warm
         loop.update(loss)
         loop.log(loss=loss, class_loss=l_cls, warmup=l_warm)
@@ -321,7 +330,7 @@ def train_fine(
         loss = l_cls + lam * l_prompt
         if defences.anchor and anchor_images is not None:
             shown = to_clip_image(out.float(), defences.standardise)  # compare images as they are presented
-            l_anchor = losses.warmup_loss(shown, anchor_images[idx].unsqueeze(1).to(dev))
+            l_anchor = losses.warmup_loss(shown, anchor_images[idx].unsqueeze(1).to(dev), defences.anchor_blur)
             loss = loss + defences.anchor * lam * l_anchor
             loop.log(anchor=l_anchor)
         loop.update(loss)

@@ -62,3 +62,17 @@ def test_prompt_pair_starts_at_x_and_learns(tiny_clip):
 def test_prompt_pair_too_long(tiny_clip):
     with pytest.raises(ValueError, match="do not fit"):
         prompts.PromptPair(tiny_clip, n_tokens=40)
+
+
+def test_lowpass_and_blurred_warmup():
+    from spikeclip_lite.losses import lowpass, warmup_loss
+
+    flat = torch.full((2, 1, 16, 16), 0.3)
+    torch.testing.assert_close(lowpass(flat, 1.5), flat)  # a constant passes unchanged (borders too)
+    noise = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert lowpass(noise, 1.5).std() < 0.5 * noise.std()
+    assert lowpass(noise, 0) is noise
+    # against a noisy copy of a smooth image, the blurred L1 mostly ignores the noise
+    smooth = lowpass(torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1)), 4)
+    noisy = smooth + 0.2 * (torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(2)) - 0.5)
+    assert warmup_loss(smooth, noisy, blur=2.0) < 0.3 * warmup_loss(smooth, noisy)

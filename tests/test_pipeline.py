@@ -154,6 +154,17 @@ def test_time_split_adds_up():
     assert split["evaluation"]["seconds"] == 2.0 and "prompts" not in split  # resumed: nothing run now
     assert sum(p["share"] for p in split.values()) == pytest.approx(1.0, abs=0.005)  # rounded to 3 places
     assert pipeline.format_time_split(split).startswith("time split: data 2.0 s (17 %)")
+    cached = pipeline.time_split({"coarse": {"cached": [1.0]}}, 1.0, 0.5, 2.0)
+    assert "coarse cached" in pipeline.format_time_split(cached)
+
+
+def test_time_split_of_a_cached_run(tmp_path):
+    """A second run over finished checkpoints reports its stages as cached, not with the old timings."""
+    pipeline.run_pipeline(TINY, tmp_path, progress=False)
+    again = pipeline.run_pipeline(TINY, tmp_path, progress=False)
+    assert all(again["time_split"][s].get("cached") for s in ("coarse", "prompts", "fine", "supervised"))
+    first = torch.load(next(tmp_path.glob("checkpoints/coarse-*/coarse.pt")), weights_only=True)
+    assert "seconds" in first["history"]  # the checkpoint keeps the timing of the run that trained it
 
 
 def test_judge_must_be_independent(tmp_path):
