@@ -2,7 +2,7 @@
 
 - ``course [--full] [--out DIR]``: execute the course notebooks headless into DIR.
 - ``samples [--out DIR]``: regenerate the files in ``data_samples/``.
-- ``pipeline [--fast|--full] [--clip auto|teaching|ViT-B-32] [--out DIR] [--dataset procedural|cifar10]
+- ``pipeline [--fast|--full|--long] [--clip auto|teaching|ViT-B-32] [--out DIR] [--dataset procedural|cifar10]
   [--set KEY=VALUE …]``: SpikeCLIP end to end.
 - ``evaluate --data DIR_OR_FILE [--method tfp tfi tfstp lrn] [--weights FILE|released]``: the paper's
   evaluation (CLIP zero-shot accuracy, CLIP quality, no-reference IQA) on recordings.
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = p_pipe.add_mutually_exclusive_group()
     mode.add_argument("--fast", action="store_true", help="small CPU settings (the default)")
     mode.add_argument("--full", action="store_true", help="full settings, sized for one GPU")
+    mode.add_argument("--long", action="store_true", help="a longer CPU run (~20 min on 2 cores) standing in for full")
     p_pipe.add_argument("--clip", default="auto", help="guiding CLIP: auto, teaching or ViT-B-32")
     p_pipe.add_argument("--device", default="auto")
     p_pipe.add_argument("--out", type=Path, default=Path("outputs/pipeline"))
@@ -95,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pipeline":
         from dataclasses import replace
 
-        from .pipeline import FAST, FULL, format_table, format_time_split, override, run_pipeline
+        from .pipeline import FAST, FULL, LONG, format_table, format_time_split, override, run_pipeline
 
+        mode = "full" if args.full else "long" if args.long else "fast"
         cfg = replace(
-            FULL if args.full else FAST,
+            {"fast": FAST, "full": FULL, "long": LONG}[mode],
             clip=args.clip,
             device=args.device,
             classes=args.classes,
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = override(cfg, args.set)
         except ValueError as err:
             parser.error(str(err))
-        print(f"SpikeCLIP pipeline ({'full' if args.full else 'fast'} settings) → {args.out}/")
+        print(f"SpikeCLIP pipeline ({mode} settings) → {args.out}/")
         result = run_pipeline(cfg, args.out, split=args.eval_split)
         if args.eval_split == "val":
             print("Scores on the VALIDATION scenes (for tuning; the test set was not touched):")

@@ -202,3 +202,14 @@ def test_worker_processes_give_the_same_spike_set():
     for name in ("voxels", "tfp", "tfi", "tfstp", "gt", "labels", "moving"):
         assert torch.equal(getattr(one, name), getattr(two, name)), name
     assert resolve_workers(3) == 3 and resolve_workers(-1) >= 0
+
+
+def test_long_preset_and_cli(tmp_path, capsys, monkeypatch):
+    """--long selects the LONG preset (the CPU stand-in for full mode); its fidelity terms are low-passed."""
+    assert pipeline.LONG.steps_coarse == 10 * pipeline.FAST.steps_coarse and pipeline.LONG.size == pipeline.FAST.size
+    assert pipeline.LONG.fidelity_blur > 0 and pipeline.LONG.defences.anchor_blur > 0
+    assert pipeline.FULL.fidelity_blur > 0 and pipeline.FAST.fidelity_blur == 0
+    monkeypatch.setattr(pipeline, "LONG", replace(TINY, steps_fine=2))
+    assert main(["pipeline", "--long", "--clip", "teaching", "--out", str(tmp_path)]) == 0
+    assert "(long settings)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["steps_fine"] == 2
