@@ -95,6 +95,12 @@ def _stack(rows: list[tuple]) -> SpikeSet:
     )
 
 
+def _moving_mask(n: int, fraction: float) -> list[bool]:
+    """Which of n scenes move: exactly ``round(n·fraction)``, spread evenly (every other one at 0.5)."""
+    k = round(n * fraction)
+    return [(i + 1) * k // n > i * k // n for i in range(n)]
+
+
 def resolve_workers(workers: int) -> int:
     """``-1`` (auto) → one worker per spare CPU core (at most 16), none on a machine with ≤ 2 cores."""
     if workers >= 0:
@@ -148,8 +154,8 @@ def make_spike_set(
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
     dev = torch.device(device)
     workers = resolve_workers(workers)
-    n_moving = round(n * moving_fraction)
-    jobs = [(SPLITS[split] + i, size, (i + 1) * n_moving // n > i * n_moving // n, n_frames, noise) for i in range(n)]
+    moving = _moving_mask(n, moving_fraction)
+    jobs = [(SPLITS[split] + i, size, moving[i], n_frames, noise) for i in range(n)]
     bar = partial(tqdm, total=n, desc=f"simulating {split} set", disable=not progress)
 
     def on_device(rendered: Iterable[tuple]) -> Iterator[tuple]:
@@ -187,11 +193,11 @@ def spike_set_from_images(
     if images.ndim != 3 or len(images) != len(labels):
         raise ValueError(f"images must be (N, H, W) with one label each, got {tuple(images.shape)} and {len(labels)}")
     n = len(images)
-    n_moving = round(n * moving_fraction)
+    moving = _moving_mask(n, moving_fraction)
     items = []
     for i in tqdm(range(n), desc=f"simulating {split} set", disable=not progress):
         seed = SPLITS[split] + i
-        move = (i + 1) * n_moving // n > i * n_moving // n
+        move = moving[i]
         img = images[i].float().to(device)
         light = data.pan_video(img, seed, n_frames) if move else img
         spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
