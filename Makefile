@@ -38,7 +38,7 @@ course: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests -q
-	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 notebooks -q -p no:cacheprovider
 	@$(PY) tests/print_timings.py
 
 lab: $(VENV)/.installed

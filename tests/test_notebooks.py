@@ -56,6 +56,7 @@ def test_notebook_executes_in_fast_mode(path, tmp_path):
         # reused by the next (and by the nbval pass), as they are for a reader going through the course
         parameters={"FAST": fast, "OUTPUT_DIR": str(TIMINGS.parent.parent)},
         progress_bar=False,
+        execution_timeout=600,  # a hung cell fails the test instead of stalling CI
     )
     seconds = time.perf_counter() - t0
     times = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
