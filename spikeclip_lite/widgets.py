@@ -9,6 +9,8 @@ widget callback swallows exceptions.
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -63,7 +65,23 @@ def sensor_view(
     return SensorView(spikes, baselines.tfp(spikes), physics.firing_rate(spikes), expected, settings)
 
 
-def _draw_sensor(view: SensorView, image: np.ndarray) -> None:
+def show_in(out: W.Output, fig: plt.Figure) -> None:
+    """Replace what an Output widget shows with a finished figure (a PNG), and close the figure.
+
+    The image is set as the widget's state instead of being captured with ``with out:`` and
+    ``plt.show()``: headless runners (papermill/nbclient) sometimes hang on that capture protocol
+    when a widget is built while a cell runs, and this way the widget looks the same everywhere.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    out.outputs = (
+        {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<figure>"}, "metadata": {}},
+    )
+
+
+def _draw_sensor(view: SensorView, image: np.ndarray) -> plt.Figure:
     fig = plt.figure(figsize=(11, 3.2))
     gs = fig.add_gridspec(1, 3, width_ratios=[1, 1, 2])
     ax0, ax1, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1]), fig.add_subplot(gs[2])
@@ -75,7 +93,7 @@ def _draw_sensor(view: SensorView, image: np.ndarray) -> None:
         a.axis("off")
     viz.spike_raster(view.spikes, n_pixels=10, intensity=image, ax=ax2)
     fig.tight_layout()
-    plt.show()
+    return fig
 
 
 def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tuple[W.Widget, SensorView]:
@@ -95,9 +113,7 @@ def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tup
     def refresh(_: object = None) -> None:
         new = sensor_view(img, light.value, thr.value, preset.value, n_frames, seed)
         state.__dict__.update(new.__dict__)
-        with out:
-            out.clear_output(wait=True)
-            _draw_sensor(state, img)
+        show_in(out, _draw_sensor(state, img))
 
     for w in (light, thr, preset):
         w.observe(refresh, names="value")
@@ -159,11 +175,9 @@ def window_explorer(
     def refresh(_: object = None) -> None:
         new = window_view(s, truth(), method.value, center.value, half.value)
         state.__dict__.update(new.__dict__)
-        with out:
-            out.clear_output(wait=True)
-            title = f"{method.value.upper()}: PSNR {state.psnr:.1f} dB, SSIM {state.ssim:.2f}"
-            viz.show_images([truth(), state.image], ["truth at key frame", title], vmin=None, vmax=None, size=3.2)
-            plt.show()
+        title = f"{method.value.upper()}: PSNR {state.psnr:.1f} dB, SSIM {state.ssim:.2f}"
+        fig = viz.show_images([truth(), state.image], ["truth at key frame", title], vmin=None, vmax=None, size=3.2)
+        show_in(out, fig)
 
     for w in (center, half, method):
         w.observe(refresh, names="value")
@@ -215,22 +229,20 @@ def prompt_explorer(
     def refresh(_: object = None) -> None:
         new = prompt_view(clip, imgs, box_p.value, box_c.value)
         state.__dict__.update(new.__dict__)
-        with out:
-            out.clear_output(wait=True)
-            n = len(imgs)
-            fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), gridspec_kw={"height_ratios": [2, 1]}, squeeze=False)
-            for i in range(n):
-                axes[0, i].imshow(imgs[i], cmap="gray", vmin=0, vmax=1)
-                axes[0, i].axis("off")
-                if titles:
-                    axes[0, i].set_title(titles[i], fontsize=8)
-                axes[1, i].bar([0], [state.prob[i]], color="C0")
-                axes[1, i].set_ylim(0, 1)
-                axes[1, i].set_xticks([])
-                axes[1, i].set_title(f"{state.prob[i]:.2f}", fontsize=8)
-            fig.suptitle(f"P('{box_p.value}' vs '{box_c.value}')", fontsize=9)
-            fig.tight_layout()
-            plt.show()
+        n = len(imgs)
+        fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), gridspec_kw={"height_ratios": [2, 1]}, squeeze=False)
+        for i in range(n):
+            axes[0, i].imshow(imgs[i], cmap="gray", vmin=0, vmax=1)
+            axes[0, i].axis("off")
+            if titles:
+                axes[0, i].set_title(titles[i], fontsize=8)
+            axes[1, i].bar([0], [state.prob[i]], color="C0")
+            axes[1, i].set_ylim(0, 1)
+            axes[1, i].set_xticks([])
+            axes[1, i].set_title(f"{state.prob[i]:.2f}", fontsize=8)
+        fig.suptitle(f"P('{box_p.value}' vs '{box_c.value}')", fontsize=9)
+        fig.tight_layout()
+        show_in(out, fig)
 
     for w in (box_p, box_c):
         w.observe(refresh, names="value")

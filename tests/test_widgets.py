@@ -37,3 +37,17 @@ def test_window_explorer_state_follows_controls():
     assert state.settings["method"] == "tfi"
     center.value = 10
     assert state.settings["center"] == 10 and np.isfinite(state.psnr)
+
+
+def test_widget_figure_is_replaced_not_appended():
+    """The panel's Output widget holds exactly one PNG, replaced on every change (no capture hooks)."""
+    import base64
+
+    img = data.make_scene(3, size=32).image
+    w, state = widgets.sensor_explorer(img, seed=0, n_frames=50)
+    out = w.children[1]
+    assert len(out.outputs) == 1 and out.outputs[0]["output_type"] == "display_data"
+    first = out.outputs[0]["data"]["image/png"]
+    assert base64.b64decode(first)[:8] == b"\x89PNG\r\n\x1a\n"
+    w.children[0].children[1].value = 3.0  # threshold
+    assert len(out.outputs) == 1 and out.outputs[0]["data"]["image/png"] != first
