@@ -4,7 +4,7 @@ Sensor and classics
 - ``physics``    the pixel: integrate-and-fire simulator and low-light noise model
 - ``io``         ``.dat`` and UHSR ``.npz`` files, class lists
 - ``baselines``  TFP, TFI, TFSTP
-- ``data``       procedural scenes (ten classes, optional fast motion)
+- ``data``       procedural scenes (ten classes, optional fast motion), camera pans
 - ``metrics``    PSNR, SSIM, gain/offset-aligned PSNR
 
 SpikeCLIP
@@ -12,6 +12,7 @@ SpikeCLIP
 - ``models``     voxels and the LRN
 - ``losses``, ``prompts``  class / prompt losses; learnable HQ/LQ prompts
 - ``spike_data``, ``train``, ``pipeline``  data, the three stages, end to end
+- ``cifar``      CIFAR-10 images as training scenes (torchvision download, safe reader)
 
 Evaluation and tools
 - ``evaluate``, ``nriqa``, ``hub``  the paper's evaluation, no-reference IQA, verified downloads
