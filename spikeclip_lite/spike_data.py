@@ -95,6 +95,20 @@ def _stack(rows: list[tuple]) -> SpikeSet:
     )
 
 
+def _sense(
+    light: torch.Tensor, image: torch.Tensor, label: int, seed: int, move: bool, n_frames: int, noise: str
+) -> tuple:
+    """Simulate the sensor looking at ``light`` (a still (H, W) or a video (T, H, W)) and reduce the
+    stream to a SpikeSet row (:func:`_record`) whose ground truth is ``image``."""
+    spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
+    return _record(spk, image, label, move)
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+
+
 def _moving_mask(n: int, fraction: float) -> list[bool]:
     """Which of n scenes move: exactly ``round(n·fraction)``, spread evenly (every other one at 0.5)."""
     k = round(n * fraction)
@@ -118,10 +132,9 @@ def _render(job: tuple) -> tuple:
 
 def _render_and_record(job: tuple) -> tuple:
     """Worker: render, simulate and reduce one scene on the CPU."""
-    seed, size, move, n_frames, noise = job
+    seed, _, move, n_frames, noise = job
     light, image, label = _render(job)
-    spk = physics.simulate(torch.from_numpy(light), None if move else n_frames, seed=seed, noise=noise)
-    return _record(spk, torch.from_numpy(image), label, move)
+    return _sense(torch.from_numpy(light), torch.from_numpy(image), label, seed, move, n_frames, noise)
 
 
 def _worker_init() -> None:
@@ -150,8 +163,7 @@ def make_spike_set(
     random numbers differ from the CPU's, so its set is an equivalent draw, not the same one.
     The set itself is stored on the CPU.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+    _check_split(split)
     dev = torch.device(device)
     workers = resolve_workers(workers)
     moving = _moving_mask(n, moving_fraction)
@@ -159,10 +171,8 @@ def make_spike_set(
     bar = partial(tqdm, total=n, desc=f"simulating {split} set", disable=not progress)
 
     def on_device(rendered: Iterable[tuple]) -> Iterator[tuple]:
-        for job, (light, image, label) in zip(jobs, rendered, strict=True):
-            seed, _, move = job[:3]
-            spk = physics.simulate(torch.from_numpy(light).to(dev), None if move else n_frames, seed=seed, noise=noise)
-            yield _record(spk, torch.from_numpy(image), label, move)
+        for (seed, _, move, _, _), (light, image, label) in zip(jobs, rendered, strict=True):
+            yield _sense(torch.from_numpy(light).to(dev), torch.from_numpy(image), label, seed, move, n_frames, noise)
 
     if workers == 0:
         return _stack(list(bar(on_device(map(_render, jobs)))))
@@ -188,8 +198,7 @@ def spike_set_from_images(
     """Simulate spike streams of given still images (N, H, W) in [0, 1] (e.g. CIFAR-10, see
     :mod:`.cifar`). Moving scenes are camera pans (:func:`data.pan_video`) through the image at
     the key frame; seeds ``SPLITS[split] + i`` and ``device`` as in :func:`make_spike_set`."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+    _check_split(split)
     if images.ndim != 3 or len(images) != len(labels):
         raise ValueError(f"images must be (N, H, W) with one label each, got {tuple(images.shape)} and {len(labels)}")
     n = len(images)
@@ -197,11 +206,9 @@ def spike_set_from_images(
     items = []
     for i in tqdm(range(n), desc=f"simulating {split} set", disable=not progress):
         seed = SPLITS[split] + i
-        move = moving[i]
         img = images[i].float().to(device)
-        light = data.pan_video(img, seed, n_frames) if move else img
-        spk = physics.simulate(light, None if move else n_frames, seed=seed, noise=noise)
-        items.append(_record(spk, img, int(labels[i]), move))
+        light = data.pan_video(img, seed, n_frames) if moving[i] else img
+        items.append(_sense(light, img, int(labels[i]), seed, moving[i], n_frames, noise))
     return _stack(items)
 
 
