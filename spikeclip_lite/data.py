@@ -271,6 +271,21 @@ def make_scene(
     return Scene(image=image, label=label, video=video, mask=mask, seed=int(seed))
 
 
+def _slide(layer: torch.Tensor, dx: float, dy: float, n_frames: int, padding: str) -> torch.Tensor:
+    """Translate a (C, H, W) layer linearly through its own position: frame t shows it displaced by
+    ``(t − T//2)/T · (dx, dy)`` in normalised image units (2 = full width; x right, y down).
+    Bilinear resampling; ``padding`` as in ``grid_sample``. Returns (T, C, H, W)."""
+    frac = (torch.arange(n_frames, dtype=torch.float32) - n_frames // 2) / n_frames
+    theta = torch.zeros(n_frames, 2, 3)
+    theta[:, 0, 0] = 1
+    theta[:, 1, 1] = 1
+    theta[:, 0, 2] = -frac * dx  # sample from x − shift
+    theta[:, 1, 2] = -frac * dy
+    grid = F.affine_grid(theta, (n_frames, *layer.shape), align_corners=False)
+    src = layer.float()[None].expand(n_frames, -1, -1, -1)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
 def _moving_video(
     background: np.ndarray,
     obj_value: np.ndarray,
@@ -286,15 +301,8 @@ def _moving_video(
     Frame t shows the object displaced by ``(t − T//2)/T · (dx, dy)`` canvas units; the
     texture moves with the object. Bilinear resampling of the supersampled layer.
     """
-    layer = torch.from_numpy(np.stack([key_mask * obj_value, key_mask]).astype(np.float32))[None]
-    frac = (torch.arange(n_frames, dtype=torch.float32) - n_frames // 2) / n_frames
-    theta = torch.zeros(n_frames, 2, 3)
-    theta[:, 0, 0] = 1
-    theta[:, 1, 1] = 1
-    theta[:, 0, 2] = -frac * dx  # sample from x - shift (x right)
-    theta[:, 1, 2] = frac * dy  # grid rows grow downward, canvas y grows upward
-    grid = F.affine_grid(theta, (n_frames, 2, *key_mask.shape), align_corners=False)
-    out = F.grid_sample(layer.expand(n_frames, -1, -1, -1), grid, align_corners=False)
+    layer = torch.from_numpy(np.stack([key_mask * obj_value, key_mask]).astype(np.float32))
+    out = _slide(layer, dx, -dy, n_frames, "zeros")  # canvas y grows upward, image rows downward
     premult, alpha = out[:, 0], out[:, 1]
     bg = torch.from_numpy(background.astype(np.float32))
     frames = bg * (1 - alpha) + premult
@@ -326,13 +334,6 @@ def pan_video(image: torch.Tensor, seed: int, n_frames: int = 200, speed: float 
     H, W = image.shape
     speed_px = rng.uniform(0.08, 0.2) * W / 64 if speed is None else float(speed)
     direction = rng.uniform(0, 2 * np.pi)
-    frac = (torch.arange(n_frames, dtype=torch.float32) - n_frames // 2) / n_frames
-    theta = torch.zeros(n_frames, 2, 3)
-    theta[:, 0, 0] = 1
-    theta[:, 1, 1] = 1
-    theta[:, 0, 2] = -frac * speed_px * n_frames * 2 / W * float(np.cos(direction))
-    theta[:, 1, 2] = -frac * speed_px * n_frames * 2 / H * float(np.sin(direction))
-    grid = F.affine_grid(theta, (n_frames, 1, H, W), align_corners=False)
-    src = image.float()[None, None].expand(n_frames, 1, H, W)
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return out[:, 0].clamp(0, 1)
+    travel = speed_px * n_frames * 2  # over the whole stream, in pixels × 2 (normalised units × size)
+    dx, dy = travel / W * float(np.cos(direction)), travel / H * float(np.sin(direction))
+    return _slide(image[None], dx, dy, n_frames, "reflection")[:, 0].clamp(0, 1)
