@@ -281,7 +281,7 @@ class Run:
     def classes(self) -> tuple[str, ...]:
         """Class names of the data (CIFAR-10's own names with ``dataset="cifar10"``)."""
         if self.cfg.dataset == "cifar10":
-            if "teaching" in (self.cfg.clip, self.cfg.judge) or self.guide.name.startswith("teaching"):
+            if self.guide.teaching or self.cfg.judge == "teaching":
                 warnings.warn(
                     "The teaching CLIPs know only the course's ten procedural classes: on CIFAR-10 their class "
                     "scores are at chance. Use --clip ViT-B-32 and a real judge (e.g. --judge RN50:openai).",
@@ -308,14 +308,14 @@ class Run:
 
         c = self._cifar(split != "test")
         cfg = self.cfg
-        if split != "test" and cfg.n_train + cfg.n_val + cfg.n_hq > len(c):
-            raise ValueError(
-                f"CIFAR-10 training split has {len(c)} images, fewer than n_train + n_val + n_hq = "
-                f"{cfg.n_train + cfg.n_val + cfg.n_hq}"
-            )
+        # train, val and hq are disjoint slices of the training images: together they must fit
+        need, what = (
+            (n, "n_test") if split == "test" else (cfg.n_train + cfg.n_val + cfg.n_hq, "n_train + n_val + n_hq")
+        )
+        if need > len(c):
+            part = "test" if split == "test" else "training"
+            raise ValueError(f"CIFAR-10 {part} split has {len(c)} images, fewer than {what} = {need}")
         start = {"train": 0, "val": cfg.n_train, "hq": len(c) - n, "test": 0}[split]
-        if start + n > len(c):
-            raise ValueError(f"CIFAR-10 {split} split needs {n} images, the file has {len(c) - start}")
         sl = slice(start, start + n)
         return grey_images(c.images[sl], cfg.size), torch.from_numpy(c.labels[sl])
 
@@ -475,12 +475,16 @@ class Run:
         return self._cache["supervised"]
 
     # -- evaluation ---------------------------------------------------------------------------
+    def eval_set(self, split: str = "test") -> SpikeSet:
+        """The scenes scores are computed on: the test set, or ``"val"`` for tuning."""
+        if split not in ("test", "val"):
+            raise ValueError(f"evaluate on 'test' or 'val' (tuning), not {split!r}")
+        return self.test_set if split == "test" else self.val_set
+
     def test_reconstructions(self, include: tuple[str, ...] | None = None, split: str = "test") -> dict:
         """Every method on the test set (or ``split="val"``, for tuning): (N, H, W) images in [0, 1].
         Default: coarse, fine and, when the training data has ground truth, the supervised bound."""
-        if split not in ("test", "val"):
-            raise ValueError(f"evaluate on 'test' or 'val' (tuning), not {split!r}")
-        t = self.test_set if split == "test" else self.val_set
+        t = self.eval_set(split)
         if include is None:
             include = ("coarse", "fine") + (("supervised",) if self.train_set.has_ground_truth else ())
         recons = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp}
@@ -505,7 +509,7 @@ def run_pipeline(
         run.supervised()
     t_train = time.perf_counter() - t0 - t_data
     recons = run.test_reconstructions(split=split)
-    scored = run.test_set if split == "test" else run.val_set
+    scored = run.eval_set(split)
     table = evaluate_methods(recons, scored, run.judge, run.guide, run.classes)
     wall = time.perf_counter() - t0
     result = {

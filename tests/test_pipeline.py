@@ -124,6 +124,8 @@ def test_cifar10_dataset_end_to_end(tmp_path, capsys):
     too_many = pipeline.Run(replace(run.cfg, n_hq=25), tmp_path / "out")
     with pytest.raises(ValueError, match="fewer than n_train"):
         _ = too_many.hq_images
+    with pytest.raises(ValueError, match="fewer than n_test = 7"):
+        pipeline.Run(replace(run.cfg, n_test=7), tmp_path / "out")._cifar_split("test", 7)
 
 
 def test_override_settings():
