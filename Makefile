@@ -8,12 +8,13 @@ PY := $(VENV)/bin/python
 TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= outputs
 
-.PHONY: run course test lab bench lint samples clean help test-gpu install gpu-wheels
+.PHONY: run course test test-full lab bench lint samples clean help test-gpu install gpu-wheels
 
 help:
 	@echo "make run    - create $(VENV) if missing, install, run SpikeCLIP end to end (fast, offline) into $(OUT)/pipeline"
 	@echo "make course - execute every notebook headless (papermill, fast mode) into $(OUT)/course"
 	@echo "make test   - unit tests + every notebook executed in fast mode (papermill and nbval)"
+	@echo "make test-full - the notebooks whose full mode is cheap on a CPU (01, 02), in full mode (CI runs it)"
 	@echo "make lab    - open JupyterLab on the notebooks"
 	@echo "make bench  - benchmark the vectorised code against plain loop references, and LRN inference"
 	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
@@ -40,6 +41,9 @@ test: $(VENV)/.installed
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests -q
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 notebooks -q -p no:cacheprovider
 	@$(PY) tests/print_timings.py
+
+test-full: $(VENV)/.installed
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py -m fullmode -q -s -p no:cacheprovider
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks

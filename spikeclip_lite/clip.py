@@ -30,6 +30,7 @@ __all__ = [
     "QUALITY_PAIR",
     "resolve_device",
     "ClipUnavailableError",
+    "wrap_model",
 ]
 
 #: Luma weights (ITU-R BT.601) used to turn CLIP's RGB statistics into grey ones.
@@ -131,24 +132,28 @@ class Clip:
         """Text features (C, D) of ``template.format(name)`` for each class."""
         return self.encode_text([template.format(c) for c in classes])
 
-    @property
+    @cached_property
     def logit_scale(self) -> float:
-        """CLIP's learned temperature, exp(logit_scale) (100 for OpenAI CLIP)."""
+        """CLIP's learned temperature, exp(logit_scale) (100 for OpenAI CLIP); read once (the model is frozen)."""
         return float(self.model.logit_scale.exp().clamp(max=100))
 
     def logits(self, images: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarities (B, N) of grey images against given text features."""
         return self.logit_scale * self.encode_image(images) @ text_features.T
 
+    # Scores for tables and plots come back on the device of the images given (the caller's device),
+    # whatever device the model runs on: ``zero_shot(cpu_images).argmax(1) == cpu_labels`` works
+    # with the model on a GPU. Features (encode_image, logits) stay on the model's device for training.
     def zero_shot(self, images: torch.Tensor, classes: Sequence[str], template: str = CLASS_TEMPLATE) -> torch.Tensor:
-        """Class probabilities (B, C) by zero-shot classification."""
+        """Class probabilities (B, C) by zero-shot classification, on ``images.device``."""
         with torch.no_grad():
-            return self.logits(images, self.class_features(classes, template)).softmax(-1)
+            return self.logits(images, self.class_features(classes, template)).softmax(-1).to(images.device)
 
     def quality_score(self, images: torch.Tensor, pair: Sequence[str] = QUALITY_PAIR) -> torch.Tensor:
-        """CLIP-IQA-style score (B,) in [0, 1]: P(first prompt) in a softmax over the antonym pair."""
+        """CLIP-IQA-style score (B,) in [0, 1]: P(first prompt) in a softmax over the antonym pair, on
+        ``images.device``."""
         with torch.no_grad():
-            return self.logits(images, self.encode_text(pair)).softmax(-1)[:, 0]
+            return self.logits(images, self.encode_text(pair)).softmax(-1)[:, 0].to(images.device)
 
     # -- prompt embeddings (for prompt learning) ------------------------------------------
     @cached_property
@@ -201,7 +206,9 @@ def _freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _wrap(model: torch.nn.Module, arch: str, name: str, device: torch.device, teaching: bool) -> Clip:
+def wrap_model(model: torch.nn.Module, arch: str, name: str, device: torch.device, teaching: bool) -> Clip:
+    """An open_clip ``model`` of architecture ``arch`` as a frozen :class:`Clip` on ``device``, with the grey
+    normalisation derived from the model's own RGB statistics."""
     pp = getattr(model.visual, "preprocess_cfg", None) or {}
     mean = pp.get("mean", open_clip.constants.OPENAI_DATASET_MEAN)
     std = pp.get("std", open_clip.constants.OPENAI_DATASET_STD)
@@ -253,7 +260,7 @@ def _load_pretrained(arch: str, pretrained: str, device: torch.device) -> Clip:
             f"access (e.g. on Colab: load_clip('{arch}')) to cache them, or use load_clip('teaching') offline."
         )
     model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device="cpu")
-    return _wrap(model, arch, f"{arch}/{os.path.basename(pretrained) if is_file else pretrained}", device, False)
+    return wrap_model(model, arch, f"{arch}/{os.path.basename(pretrained) if is_file else pretrained}", device, False)
 
 
 def load_clip(name: str | tuple[str, str] = "auto", device: str | torch.device = "auto", judge: bool = False) -> Clip:

@@ -1,13 +1,51 @@
-"""Run the course notebooks headless (papermill) and report where the results are."""
+"""The course's two modes, and running its notebooks headless (papermill).
+
+Every notebook has a parameters cell with ``FAST = None``; its next cell calls :func:`resolve_fast`,
+which decides by the machine unless told: fast mode (minutes on a laptop's CPU) or full mode (the
+real experiment, sized for one GPU).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
+
+
+def resolve_fast(fast: bool | None, cuda: bool | None = None, say: bool = True) -> bool:
+    """The mode a notebook runs in: ``True`` = fast, ``False`` = full.
+
+    ``fast`` given (a notebook's ``FAST = True/False``, or papermill's ``-p FAST``) wins. ``None`` decides
+    by the machine: ``SPIKECLIP_FAST=1``/``0`` in the environment when set, otherwise full mode only where
+    CUDA is available (``cuda``; default: ask torch), so a laptop never starts the hours-long full
+    configuration by surprise. Prints one line saying which mode runs and how to switch (``say``).
+    """
+    env = os.environ.get("SPIKECLIP_FAST", "").strip()
+    if fast is not None:
+        if not isinstance(fast, bool):
+            raise TypeError(f"FAST must be None, True or False, got {fast!r}")
+        chosen, why = fast, "FAST set in the parameters cell"
+    elif env:
+        if env not in ("0", "1"):
+            raise ValueError(f"SPIKECLIP_FAST must be 0 (full mode) or 1 (fast mode), got {env!r}")
+        chosen, why = env == "1", f"SPIKECLIP_FAST={env}"
+    else:
+        if cuda is None:
+            import torch
+
+            cuda = torch.cuda.is_available()
+        chosen, why = not cuda, "a CUDA GPU is available" if cuda else "no CUDA GPU here"
+    if say:
+        other = "full" if chosen else "fast"
+        print(
+            f"{'FAST' if chosen else 'FULL'} mode ({why}). For {other} mode set FAST = {not chosen} in the "
+            f"parameters cell (or SPIKECLIP_FAST={0 if chosen else 1} before starting Jupyter)."
+        )
+    return chosen
 
 
 def list_notebooks() -> list[Path]:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import baselines, data, physics
-from .clip import CLASS_TEMPLATE, QUALITY_PAIR, Clip, _wrap, resolve_device
+from .clip import CLASS_TEMPLATE, QUALITY_PAIR, Clip, resolve_device, wrap_model
 from .hub import sha256_of as file_sha256
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -272,7 +272,7 @@ def train(
     model, arch = create_model(which)
     model = model.to(dev).train()
     tokenizer = open_clip.get_tokenizer(arch)
-    clip = _wrap(model, arch, which, dev, teaching=True)  # for its grey preprocessing
+    clip = wrap_model(model, arch, which, dev, teaching=True)  # for its grey preprocessing
     model.train()
     for p in model.parameters():
         p.requires_grad_(True)
@@ -409,7 +409,7 @@ def load_teaching_clip(judge: bool = False, device: str | torch.device = "auto",
         full = Path(tmp) / "full.pt"
         torch.save(_expand(Path(path), arch), full)
         model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=str(full), device="cpu")
-    return _wrap(model, arch, f"teaching-{which}@{digest[:8]}", resolve_device(device), teaching=True)
+    return wrap_model(model, arch, f"teaching-{which}@{digest[:8]}", resolve_device(device), teaching=True)
 
 
 # ----------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_prompt_embeddings_teaching(guide, judge):
 def test_prompt_embeddings_vit_b32_layout():
     """The real model's text tower (random weights: no download here) takes the same path."""
     model = open_clip.create_model("ViT-B-32", device="cpu")
-    clip = C._wrap(model, "ViT-B-32", "ViT-B-32/random", torch.device("cpu"), teaching=False)
+    clip = C.wrap_model(model, "ViT-B-32", "ViT-B-32/random", torch.device("cpu"), teaching=False)
     assert clip.image_size == 224 and clip.grey_mean == pytest.approx(0.45924, abs=1e-5)
     _check_embeddings_path(clip)
 
@@ -212,7 +212,7 @@ def test_training_smoke_and_compact_round_trip(tmp_path):
     assert sha == teaching_clip.file_sha256(path)
     clip = teaching_clip.load_teaching_clip(path=path, device="cpu")
     x = torch.rand(2, 1, 64, 64)
-    ref = C._wrap(model, info["arch"], "fresh", torch.device("cpu"), True)
+    ref = C.wrap_model(model, info["arch"], "fresh", torch.device("cpu"), True)
     torch.testing.assert_close(clip.encode_image(x), ref.encode_image(x), atol=2e-2, rtol=0)
     torch.testing.assert_close(
         clip.encode_text(["image of a star"]), ref.encode_text(["image of a star"]), atol=2e-2, rtol=0

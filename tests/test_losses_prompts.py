@@ -1,19 +1,8 @@
-import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 
-from spikeclip_lite import losses, prompts, teaching_clip
-from spikeclip_lite.clip import _wrap
-
-
-@pytest.fixture(scope="module")
-def tiny_clip():
-    """A randomly initialised teaching-architecture CLIP (no weights needed)."""
-    teaching_clip.register_configs()
-    torch.manual_seed(0)
-    model = open_clip.create_model("spikeclip-teaching-rn", device="cpu")
-    return _wrap(model, "spikeclip-teaching-rn", "random", torch.device("cpu"), teaching=True)
+from spikeclip_lite import losses, prompts
 
 
 def _unit(*shape):

@@ -1,5 +1,6 @@
 """Notebook hygiene (fast) and execution with papermill in fast mode (slow)."""
 
+import ast
 import json
 import os
 import time
@@ -34,8 +35,26 @@ def test_notebook_is_clean_and_structured(path):
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     params = "".join(tagged[0]["source"])
-    assert 'FAST = os.environ.get("SPIKECLIP_FAST", "0") == "1"' in params and "DEVICE" in params
+    # papermill reads only literal defaults: every assignment in the parameters cell is one
+    body = ast.parse(params).body
+    assert body and all(isinstance(n, ast.Assign) for n in body), "parameters cell holds assignments only"
+    for node in body:
+        ast.literal_eval(node.value)  # raises ValueError on an expression papermill cannot read
+    knobs = {n.targets[0].id: ast.literal_eval(n.value) for n in body}
+    assert knobs["FAST"] is None and "DEVICE" in knobs, "FAST = None: the machine decides (course.resolve_fast)"
+    derived = "".join(cells[cells.index(tagged[0]) + 1]["source"])
+    assert "FAST = course.resolve_fast(FAST)" in derived, "the cell after the parameters resolves FAST"
     assert any("assert" in "".join(c["source"]) for c in cells if c["cell_type"] == "code"), "needs check cells"
+
+
+def test_papermill_reads_every_parameter():
+    """What `papermill --help-notebook` shows: the parameters with their literal defaults, no parse errors."""
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
+    for path in BOOKS:
+        params = {p.name: p for p in _infer_parameters(load_notebook_node(str(path)))}
+        assert params["FAST"].default == "None" and params["DEVICE"].default == '"auto"', path.name
 
 
 @pytest.mark.notebook
@@ -62,3 +81,32 @@ def test_notebook_executes_in_fast_mode(path, tmp_path):
     times = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     times[path.name] = round(seconds, 1)
     TIMINGS.write_text(json.dumps(times, indent=2))
+
+
+#: Notebooks whose full mode takes minutes on 2 CPU cores: run in full mode by `make test-full` (CI).
+FULL_ON_CPU = ("01_spike_camera_physics", "02_tfp_tfi_baselines")
+
+
+@pytest.mark.fullmode
+@pytest.mark.parametrize("name", FULL_ON_CPU)
+def test_notebook_checks_hold_in_full_mode_on_the_cpu(name, tmp_path):
+    """Full mode's sizes (128×128, 40 scenes per condition) and its check cells, on the CPU."""
+    import papermill as pm
+
+    path = NOTEBOOKS / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    pm.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        parameters={"FAST": False, "DEVICE": "cpu", "OUTPUT_DIR": str(tmp_path)},
+        progress_bar=False,
+        execution_timeout=900,
+    )
+    out = json.loads((tmp_path / path.name).read_text())
+    printed = "".join(
+        "".join(o.get("text", "")) for c in out["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
+    assert "FULL mode (FAST set in the parameters cell)" in printed
+    print(f"{name} in full mode on the CPU: {time.perf_counter() - t0:.0f} s")

@@ -1,27 +1,12 @@
 """The training stages on a tiny problem with a random teaching-architecture CLIP (fast)."""
 
-import open_clip
 import pytest
 import torch
 
-from spikeclip_lite import data, teaching_clip, train
-from spikeclip_lite.clip import _wrap
+from spikeclip_lite import data, train
 from spikeclip_lite.models import LRN
 from spikeclip_lite.prompts import PromptPair
 from spikeclip_lite.spike_data import SPLITS, make_hq_images, make_spike_set
-
-
-@pytest.fixture(scope="module")
-def tiny_clip():
-    teaching_clip.register_configs()
-    torch.manual_seed(0)
-    return _wrap(
-        open_clip.create_model("spikeclip-teaching-rn"),
-        "spikeclip-teaching-rn",
-        "random",
-        torch.device("cpu"),
-        teaching=True,
-    )
 
 
 @pytest.fixture(scope="module")
