@@ -1,4 +1,4 @@
-"""Full-reference image quality: PSNR, SSIM and PSNR after a gain/offset fit.
+"""Full-reference image quality: PSNR, SSIM, PSNR after a gain/offset fit, and a texture ratio.
 
 All take images (…, H, W) in [0, 1] (numpy or torch) and return one float per image
 (a float for a single image, an array/tensor for a batch).
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ._tensor import ArrayLike, back, check_finite, to_torch
 
-__all__ = ["psnr", "ssim", "aligned_psnr", "fit_gain_offset"]
+__all__ = ["psnr", "ssim", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
 
 
 def _pair(x: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -78,3 +78,43 @@ def ssim(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 11, s
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
     return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)
+
+
+def _hf_share(a: torch.Tensor, sigma: float) -> torch.Tensor:
+    """var(a − G_σ∗a) / var(a) of float64 images (…, H, W) → (…); 0 for flat images."""
+    H, W = a.shape[-2:]
+    if min(H, W) < 4:
+        raise ValueError(f"images must be at least 4×4, got {H}×{W}")
+    a4 = a.reshape(-1, 1, H, W)
+    r = max(1, min(int(3 * sigma + 0.5), min(H, W) - 1))
+    t = torch.arange(-r, r + 1, dtype=a.dtype, device=a.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    low = F.conv2d(F.conv2d(F.pad(a4, (r, r, r, r), mode="reflect"), k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+    var = a4.var(dim=(-2, -1), unbiased=False)
+    hf = (a4 - low).var(dim=(-2, -1), unbiased=False)
+    return torch.where(var > 1e-12, hf / var.clamp_min(1e-12), torch.zeros_like(var)).reshape(a.shape[:-2])
+
+
+def hf_share(x: ArrayLike, sigma: float = 1.0) -> ArrayLike | float:
+    """Share of an image's variance at high spatial frequency: var(x − G_σ∗x) / var(x), per image.
+
+    ``G_σ`` is a Gaussian low-pass of std ``sigma`` pixels (reflecting borders). Brightness- and
+    gain-free: ``a·x + b`` has the same share. A flat image has share 0.
+    """
+    a, was_numpy = to_torch(x, "image")
+    if a.ndim < 2:
+        raise ValueError(f"images must have shape (…, H, W), got {tuple(a.shape)}")
+    a = a.double()
+    check_finite(a, "image")
+    return _out(_hf_share(a, sigma), was_numpy)
+
+
+def texture_ratio(x: ArrayLike, ref: ArrayLike, sigma: float = 1.0) -> ArrayLike | float:
+    """High-frequency share of ``x`` relative to the reference's (:func:`hf_share`), per image.
+
+    1.0: as much fine texture as the ground truth; above 1: extra texture or noise (a CLIP-fooling
+    pattern, shot noise); below 1: over-smoothed. PSNR cannot tell these apart, and a CLIP may prefer either.
+    """
+    a, b, was_numpy = _pair(x, ref)
+    return _out(_hf_share(a, sigma) / _hf_share(b, sigma).clamp_min(1e-12), was_numpy)

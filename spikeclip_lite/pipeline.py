@@ -81,6 +81,13 @@ class PipelineConfig:
     judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
     workers: int = -1  # processes that render training scenes (-1: one per spare core; 0 on ≤ 2 cores)
     fidelity_floor: float = 0.3
+    # How the guide judges quality (prompt learning and the fine stage's prompt loss):
+    # prompt_scale: logit scale of the HQ/LQ softmax; 0 = the guide's own learned scale (100 for OpenAI's
+    # ViT-B/32, CLIP-LIT's value; about 18 for the teaching guide, where 100 pins P(HQ) at 0 or 1).
+    prompt_scale: float = 100.0
+    # quality_view: "resize" (the whole image shrunk to the guide's input) or "native" (random windows of
+    # the guide's input size at full resolution: only these show pixel-level texture to a small guide).
+    quality_view: str = "resize"
     fidelity_blur: float = 0.0  # compare with TFI through a Gaussian low-pass of this std (pixels)
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"
@@ -95,7 +102,7 @@ _COARSE_KEYS = ("classes", "steps_coarse", "lr_coarse", "warmup_steps", "fidelit
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "supervised": ("steps_supervised", "lr_coarse"),
     "coarse": _COARSE_KEYS,
-    "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts"),
+    "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
 
 #: Bump when the simulation of the spike sets changes (invalidates ``out/data`` caches).
@@ -182,9 +189,10 @@ def score_images(
     guide: Clip | None = None,
     classes: tuple[str, ...] = data.CLASSES,
 ) -> dict[str, float | None]:
-    """Mean PSNR, SSIM, aligned PSNR vs ground truth (``None`` for real recordings, whose ``gt`` is
-    NaN), and CLIP zero-shot accuracy / quality score of images (N, H, W) in [0, 1] under the judge
-    (and, labelled circular, the guide)."""
+    """Mean scores of images (N, H, W) in [0, 1]: PSNR, SSIM, aligned PSNR and texture ratio
+    (:func:`metrics.texture_ratio`, 1 = as much fine texture as the ground truth) against the ground truth
+    (``None`` for real recordings, whose ``gt`` is NaN), and CLIP zero-shot accuracy / quality score under
+    the judge (and, labelled circular, the guide)."""
     x = images.unsqueeze(1)
     has_gt = bool(torch.isfinite(gt).all())
     ref = (lambda f: float(np.mean(f(images.numpy(), gt.numpy())))) if has_gt else (lambda f: None)  # noqa: E731
@@ -192,6 +200,7 @@ def score_images(
         "psnr": ref(metrics.psnr),
         "ssim": ref(metrics.ssim),
         "aligned_psnr": ref(metrics.aligned_psnr),
+        "texture": ref(metrics.texture_ratio),
         "judge_accuracy": float((judge.zero_shot(x, classes).argmax(1).cpu() == labels).float().mean()),
         "judge_quality": float(judge.quality_score(x).mean()),
     }
@@ -411,10 +420,28 @@ class Run:
             pair = PromptPair(self.guide)
             lq = torch.cat([self.coarse_train_outputs(), self.train_set.tfp, self.train_set.tfi])
             self.histories["prompts"] = train_prompts(
-                pair, self.guide, self.hq_images, lq, self.stage(self.cfg.steps_prompts, self.cfg.lr_prompts, "prompts")
+                pair,
+                self.guide,
+                self.hq_images,
+                lq,
+                self.stage(self.cfg.steps_prompts, self.cfg.lr_prompts, "prompts"),
+                scale=self.prompt_scale,
+                native=self.native_quality,
             )
             self._cache["prompts"] = pair
         return self._cache["prompts"]
+
+    @property
+    def prompt_scale(self) -> float:
+        """The HQ/LQ softmax's logit scale: ``cfg.prompt_scale``, or the guide's own when that is 0."""
+        return self.cfg.prompt_scale or self.guide.logit_scale
+
+    @property
+    def native_quality(self) -> bool:
+        """Whether the guide judges quality on full-resolution windows (``cfg.quality_view``)."""
+        if self.cfg.quality_view not in ("resize", "native"):
+            raise ValueError(f"quality_view is 'resize' or 'native', got {self.cfg.quality_view!r}")
+        return self.cfg.quality_view == "native"
 
     def images(self, tag: str, voxels: torch.Tensor, lrn: LRN | None = None) -> torch.Tensor:
         """Images (N, H, W) in [0, 1] from a trained network (``tag``: coarse, fine, supervised, …)."""
@@ -459,6 +486,8 @@ class Run:
                 defences=defences,
                 anchor_images=self.coarse_train_outputs(),
                 validate=partial(self.validation_score, tag),
+                scale=self.prompt_scale,
+                native=self.native_quality,
             )
             self._cache[tag] = lrn
         return self._cache[tag]
@@ -568,15 +597,23 @@ def format_time_split(split: dict[str, dict[str, float]]) -> str:
 def format_table(table: dict) -> str:
     """A Markdown table of the judge's scores and PSNRs, static and moving separately."""
     lines = [
-        "| method | part | PSNR | aligned PSNR | SSIM | judge acc | judge quality | guide acc (circular) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | part | PSNR | aligned PSNR | SSIM | texture | judge acc | judge quality | guide acc (circular) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, parts in table.items():
         for part in [p for p in ("static", "moving") if p in parts] or ["all"]:
             s = parts[part]
             cells = [
                 "–" if s.get(k) is None else f"{s[k]:.3f}" if k == "ssim" else f"{s[k]:.2f}"
-                for k in ("psnr", "aligned_psnr", "ssim", "judge_accuracy", "judge_quality", "guide_accuracy_circular")
+                for k in (
+                    "psnr",
+                    "aligned_psnr",
+                    "ssim",
+                    "texture",
+                    "judge_accuracy",
+                    "judge_quality",
+                    "guide_accuracy_circular",
+                )
             ]
             lines.append(f"| {name} | {part} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import baselines, data, physics
+from .augment import augment
 from .clip import CLASS_TEMPLATE, QUALITY_PAIR, Clip, resolve_device, wrap_model
 from .hub import sha256_of as file_sha256
 
@@ -190,34 +191,6 @@ def make_pool(n_scenes: int, seed_base: int, size: int = IMAGE_SIZE, progress: b
         labels += [sc.label, sc.label]
         attrs += [frozenset({"clean"}), DEGRADATIONS[kind]]
     return Pool(torch.from_numpy(np.stack(imgs)).half(), torch.tensor(labels), attrs)
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, photometric: bool = True) -> torch.Tensor:
-    """Random geometry (shift, scale, horizontal flip) and, if ``photometric``, random gain,
-    offset, gamma and contrast of every image. (B, 1, H, W) → same, in [0, 1].
-
-    The photometric part is the hardening: a clean image that is dark, washed out or
-    contrasty is still "clean", so brightness cannot stand in for quality.
-    """
-    B, dev = x.shape[0], x.device
-    # random parameters come from a CPU generator (reproducible on any device), then move to x's device
-    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(B, generator=gen)).to(dev)  # noqa: E731
-    scale = u(0.85, 1.1)
-    flip = torch.where(torch.rand(B, generator=gen) < 0.5, -1.0, 1.0).to(dev)
-    theta = torch.zeros(B, 2, 3, device=dev)
-    theta[:, 0, 0] = scale * flip
-    theta[:, 1, 1] = scale
-    theta[:, 0, 2] = u(-0.12, 0.12)
-    theta[:, 1, 2] = u(-0.12, 0.12)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    if photometric:
-        gamma = torch.exp(u(math.log(0.5), math.log(2.0))).view(B, 1, 1, 1)
-        x = x.clamp(1e-4, 1) ** gamma
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * u(0.5, 1.4).view(B, 1, 1, 1) + mean * u(0.5, 1.3).view(B, 1, 1, 1)
-        x = x + u(-0.15, 0.15).view(B, 1, 1, 1)
-    return x.clamp(0, 1)
 
 
 # ----------------------------------------------------------------------------------------

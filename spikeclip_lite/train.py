@@ -24,16 +24,17 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses
+from .augment import augment, random_crop
 from .clip import Clip, resolve_device
 from .models import LRN
 from .prompts import PromptPair
 from .spike_data import SpikeSet
-from .teaching_clip import augment
 
 __all__ = [
     "StageConfig",
     "Defences",
     "to_clip_image",
+    "quality_views",
     "reconstruct",
     "train_coarse",
     "train_prompts",
@@ -212,11 +213,24 @@ class _Loop:
         )
 
 
-def _clip_features(clip: Clip, out: torch.Tensor, defences: Defences, gen: torch.Generator) -> torch.Tensor:
+def _clip_features(
+    clip: Clip, out: torch.Tensor, defences: Defences, gen: torch.Generator, native: bool = False
+) -> torch.Tensor:
+    """Guide features (B, D) of LRN outputs (B, 1, H, W) as the defences present them; ``native``: of
+    random guide-sized windows at the output's resolution instead of the whole output shrunk."""
     x = to_clip_image(out.float(), defences.standardise)
+    if native:
+        x = random_crop(x, clip.image_size, gen)
     if defences.augment:
         x = augment(x, gen)
     return clip.encode_image(x)
+
+
+def quality_views(images: torch.Tensor, size: int, native: bool, gen: torch.Generator) -> torch.Tensor:
+    """What the guide judges quality on: images (N, H, W) as they are, or (``native``) one random
+    ``size``×``size`` window of each at native resolution. → (N, 1, h, w)."""
+    x = images.unsqueeze(1)
+    return random_crop(x, size, gen) if native else x
 
 
 def train_coarse(
@@ -268,24 +282,39 @@ def train_prompts(
     hq_images: torch.Tensor,
     lq_images: torch.Tensor,
     cfg: StageConfig,
+    scale: float = losses.PROMPT_SCALE,
+    native: bool = False,
 ) -> dict[str, list[float]]:
     """Stage 2: learn (LQ, HQ) prompts with the initialisation loss on clean (HQ) vs
-    low-quality images (coarse outputs, TFP, TFI), each (N, H, W) in [0, 1]."""
+    low-quality images (coarse outputs, TFP, TFI), each (N, H, W) in [0, 1].
+
+    ``scale``: the logit scale of the prompt softmax (CLIP-LIT: 100). ``native``: judge guide-sized
+    windows at native resolution (:func:`quality_views`), as the fine stage will with
+    ``Defences.native_quality``.
+    """
     dev = _device(cfg)
     pair.to(dev)
+    crops = torch.Generator().manual_seed(cfg.seed + 1)
     with torch.no_grad():
-        f_hq = torch.cat([clip.encode_image(hq_images[i : i + 64].unsqueeze(1)) for i in range(0, len(hq_images), 64)])
-        f_lq = torch.cat([clip.encode_image(lq_images[i : i + 64].unsqueeze(1)) for i in range(0, len(lq_images), 64)])
+        f_hq, f_lq = (
+            torch.cat(
+                [
+                    clip.encode_image(quality_views(imgs[i : i + 64], clip.image_size, native, crops))
+                    for i in range(0, len(imgs), 64)
+                ]
+            )
+            for imgs in (hq_images, lq_images)
+        )
     feats = torch.cat([f_hq, f_lq]).to(dev)
     is_hq = torch.cat([torch.ones(len(f_hq), dtype=torch.bool), torch.zeros(len(f_lq), dtype=torch.bool)]).to(dev)
     loop = _Loop("prompts", [pair.ctx], cfg, len(feats), {"prompts": pair})
     for idx in loop.batches():
         idx = idx.to(dev)
         prompts_ = pair(clip)
-        loss = losses.prompt_init_loss(feats[idx], prompts_, is_hq[idx])
+        loss = losses.prompt_init_loss(feats[idx], prompts_, is_hq[idx], scale)
         loop.update(loss)
         with torch.no_grad():
-            p = losses.hq_probability(feats[idx], prompts_)
+            p = losses.hq_probability(feats[idx], prompts_, scale)
             acc = ((p > 0.5) == is_hq[idx]).float().mean()
         loop.log(loss=loss, accuracy=acc)
     return loop.history
@@ -303,8 +332,16 @@ def train_fine(
     anchor_images: torch.Tensor | None = None,
     validate: Callable[[LRN], float] | None = None,
     validate_every: int = 10,
+    scale: float = losses.PROMPT_SCALE,
+    native: bool = False,
 ) -> dict[str, list[float]]:
-    """Stage 3: class loss + λ·prompt loss (SPEC: λ = 100), with :class:`Defences`.
+    """Stage 3: class loss + λ·prompt loss (λ = 100 in the paper), with :class:`Defences`.
+
+    ``scale``: the prompt softmax's logit scale, the one the prompts were learned with. ``native``: the
+    prompt loss looks at random guide-sized windows at the output's own resolution
+    (:func:`augment.random_crop`) instead of the whole output shrunk to the guide's input: a guide that
+    sees only shrunk images cannot see, so cannot penalise, pixel-level texture. No effect when the
+    output is no larger than the guide's input.
 
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
@@ -326,7 +363,8 @@ def train_fine(
             out = lrn(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
         l_cls = losses.class_loss(feats, text, train_set.labels[idx].to(dev), clip.logit_scale)
-        l_prompt = losses.prompt_loss(feats, prompts_)
+        q_feats = _clip_features(clip, out, defences, loop.gen, native=True) if native else feats
+        l_prompt = losses.prompt_loss(q_feats, prompts_, scale)
         loss = l_cls + lam * l_prompt
         if defences.anchor and anchor_images is not None:
             shown = to_clip_image(out.float(), defences.standardise)  # compare images as they are presented

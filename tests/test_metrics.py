@@ -41,3 +41,23 @@ def test_bad_inputs():
         metrics.psnr(np.full((4, 4), np.nan), np.zeros((4, 4)))
     with pytest.raises(ValueError, match="at least"):
         metrics.ssim(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_texture_ratio_tells_noise_from_blur():
+    import torch
+
+    from spikeclip_lite import data
+    from spikeclip_lite.losses import lowpass
+
+    gt = data.make_scene(3, size=64).image
+    noisy = np.clip(gt + np.random.default_rng(0).normal(0, 0.1, gt.shape), 0, 1)
+    blurred = lowpass(torch.from_numpy(gt)[None, None].float(), 2.0)[0, 0].numpy()
+    assert metrics.texture_ratio(gt, gt) == pytest.approx(1.0)
+    assert metrics.texture_ratio(0.5 * gt + 0.2, gt) == pytest.approx(1.0, abs=1e-6)  # brightness-free
+    assert metrics.texture_ratio(noisy, gt) > 1.5  # extra texture
+    assert metrics.texture_ratio(blurred, gt) < 0.5  # over-smoothed
+    assert metrics.hf_share(np.full((16, 16), 0.3)) == 0.0  # a flat image has no texture
+    batch = metrics.texture_ratio(np.stack([noisy, blurred]), np.stack([gt, gt]))
+    assert batch.shape == (2,) and batch[0] > 1.5 > 0.5 > batch[1]
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.texture_ratio(gt, gt[:10])

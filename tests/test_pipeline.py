@@ -215,3 +215,12 @@ def test_long_preset_and_cli(tmp_path, capsys, monkeypatch):
     assert main(["pipeline", "--long", "--clip", "teaching", "--out", str(tmp_path)]) == 0
     assert "(long settings)" in capsys.readouterr().out
     assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["steps_fine"] == 2
+
+
+def test_prompt_scale_zero_is_the_guides_own_and_quality_view_is_checked(tmp_path):
+    own = pipeline.Run(replace(TINY, prompt_scale=0.0), tmp_path, progress=False)
+    assert own.prompt_scale == pytest.approx(own.guide.logit_scale) and own.prompt_scale < 100
+    assert pipeline.Run(replace(TINY, prompt_scale=100.0), tmp_path, progress=False).prompt_scale == 100.0
+    assert pipeline.Run(replace(TINY, quality_view="native"), tmp_path, progress=False).native_quality
+    with pytest.raises(ValueError, match="quality_view is 'resize' or 'native'"):
+        _ = pipeline.Run(replace(TINY, quality_view="crops"), tmp_path, progress=False).native_quality

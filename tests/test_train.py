@@ -102,3 +102,26 @@ def test_nan_loss_is_reported(tmp_path, tiny_clip, tiny_set):
         lrn[4].bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="loss is nan"):
         train.train_supervised(lrn, tiny_set, cfg(tmp_path, 2))
+
+
+def test_native_quality_view_shows_the_guide_full_resolution_windows(tmp_path, tiny_clip, monkeypatch):
+    """At 96×96 outputs and a 64×64 guide: prompts learned and the prompt loss computed on 64×64
+    windows at native resolution (never shrunk), and the prompt softmax at the scale given."""
+    big = make_spike_set(4, "train", 96, progress=False)
+    seen = []
+    encode = tiny_clip.encode_image
+    monkeypatch.setattr(tiny_clip, "encode_image", lambda x: seen.append(tuple(x.shape[-2:])) or encode(x))
+    lrn = LRN()
+    pair = PromptPair(tiny_clip)
+    imgs = train.reconstruct(lrn, big.voxels)
+    train.train_prompts(pair, tiny_clip, make_hq_images(4, 96), imgs, cfg(tmp_path / "p", 2), scale=1.0, native=True)
+    assert set(seen) == {(64, 64)}  # every image judged as a native window
+    seen.clear()
+    hist = train.train_fine(
+        lrn, tiny_clip, pair, big, data.CLASSES, cfg(tmp_path / "f", 2), anchor_images=imgs, scale=1.0, native=True
+    )
+    assert (64, 64) in seen and (96, 96) in seen  # class loss on the whole image, prompt loss on windows
+    assert all(0.25 < p < 0.75 for p in hist["hq_prob"])  # scale 1: softmax of two cosines in [-1, 1]
+    seen.clear()
+    train.train_fine(LRN(), tiny_clip, pair, big, data.CLASSES, cfg(tmp_path / "g", 1), native=False)
+    assert set(seen) == {(96, 96)}
