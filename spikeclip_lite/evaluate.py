@@ -61,12 +61,18 @@ def find_streams(path: Path) -> list[Path]:
 
 
 def load_stream(
-    path: Path, height: int = 250, width: int = 400, header_columns: int = 0, crop: bool = True
+    path: Path,
+    height: int = 250,
+    width: int = 400,
+    header_columns: int = 0,
+    crop: bool = True,
+    n_classes: int | None = None,
 ) -> tuple[np.ndarray, int | None]:
-    """``(spikes (T, H, W), label or None)`` from a UHSR ``.npz`` (cropped to 224×224) or a ``.dat``."""
+    """``(spikes (T, H, W), label or None)`` from a UHSR ``.npz`` (cropped to 224×224; label checked
+    against ``n_classes``) or a ``.dat``."""
     path = Path(path)
     if path.suffix == ".npz":
-        return io.read_uhsr(path, crop=crop)
+        return io.read_uhsr(path, crop=crop, n_classes=n_classes)
     if path.suffix == ".dat":
         return io.read_dat(path, height, width, header_columns), None
     raise ValueError(f"{path}: unknown format (expected .npz or .dat)")
@@ -118,7 +124,7 @@ def evaluate(
     results, skipped, images = [], [], []
     for path in tqdm(files, desc=f"evaluating {method}", disable=not progress):
         try:
-            spikes, label = load_stream(path, height, width, header_columns)
+            spikes, label = load_stream(path, height, width, header_columns, n_classes=len(names))
             img = reconstruct_stream(spikes, method, lrn)
         except (ValueError, OSError) as err:
             if not skip_bad:

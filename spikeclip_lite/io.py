@@ -10,6 +10,7 @@ optionally ``label_name``. SpikeCLIP crops ``spk[:, 13:237, 13:237]`` → 200×2
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "UCIFAR_CLASSES",
     "UCALTECH_CLASSES",
     "UHSR_CROP",
+    "MAX_UHSR_FRAMES",
 ]
 
 PathLike = str | os.PathLike
@@ -88,6 +90,8 @@ def read_dat(path: PathLike, height: int = 250, width: int = 400, header_columns
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no spike file at {path}")
+    if header_columns < 0:
+        raise ValueError(f"header_columns counts columns before the image and cannot be negative, got {header_columns}")
     stored_width = width + header_columns
     fb = _frame_bytes(height, stored_width)
     raw = np.fromfile(path, dtype=np.uint8)
@@ -118,47 +122,95 @@ def write_dat(path: PathLike, spikes: ArrayLike) -> Path:
     arr = s.detach().cpu().numpy().astype(np.uint8)[:, ::-1, :].reshape(T, -1)
     packed = np.packbits(arr, axis=1, bitorder="little")
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give write_dat a file name such as {path / 'stream.dat'}")
     tmp = path.with_name(path.name + ".tmp")
-    packed.tofile(tmp)
-    os.replace(tmp, path)
+    try:
+        packed.tofile(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def read_uhsr(path: PathLike, crop: bool = True) -> tuple[np.ndarray, int]:
+#: The longest UHSR stream read by default (frames); real files hold 200.
+MAX_UHSR_FRAMES = 10_000
+
+
+def _check_uhsr_members(path: Path, max_frames: int) -> None:
+    """Check a UHSR ``.npz`` before loading anything large: a zip whose members pass their CRC check,
+    holding ``spk.npy`` and ``label.npy``, with an ``spk`` header of shape (T ≤ max_frames, 250, 250) and
+    an integer or boolean dtype. Raises ValueError naming what is wrong."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .npz file: not a zip archive (a renamed .npy, or cut short?)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            missing = {"spk.npy", "label.npy"} - names
+            if missing:
+                raise ValueError(
+                    f"{path} lacks key(s) {sorted(m[:-4] for m in missing)}; a UHSR file has 'spk' and 'label', "
+                    f"found {sorted(n.removesuffix('.npy') for n in names)}"
+                )
+            bad = zf.testzip()  # reads every member and checks its CRC-32
+            if bad is not None:
+                raise ValueError(f"{path} is damaged: member {bad!r} fails its CRC check")
+            with zf.open("spk.npy") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                    version, np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(f)
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable .npz file ({err})") from err
+    if len(shape) != 3 or tuple(shape[1:]) != (250, 250):
+        raise ValueError(f"{path}: 'spk' must have shape (T, 250, 250), its header says {tuple(shape)}")
+    if shape[0] > max_frames:
+        raise ValueError(f"{path}: 'spk' claims {shape[0]} frames, more than max_frames={max_frames}")
+    if dtype.kind not in "biu":
+        raise ValueError(f"{path}: 'spk' must hold 0/1 integers or booleans, its dtype is {dtype}")
+
+
+def read_uhsr(
+    path: PathLike, crop: bool = True, n_classes: int | None = None, max_frames: int = MAX_UHSR_FRAMES
+) -> tuple[np.ndarray, int]:
     """Read one UHSR / U-CALTECH / U-CIFAR ``.npz`` recording.
 
     Args:
         path: the ``.npz`` file.
         crop: apply SpikeCLIP's crop ``[:, 13:237, 13:237]`` (250×250 → 224×224).
+        n_classes: when given, the label must be an index in ``[0, n_classes)``.
+        max_frames: refuse streams longer than this (checked from the header, before loading).
 
     Returns:
         ``(spikes, label)``: uint8 0/1 (T, 224, 224) (or (T, 250, 250) uncropped) and the
         class index (see :data:`UCALTECH_CLASSES` / :data:`UCIFAR_CLASSES`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: anything else wrong with the file, found before a large array is allocated.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no UHSR file at {path}")
+    _check_uhsr_members(path, max_frames)
     try:
-        data = np.load(path, allow_pickle=False)
-    except Exception as err:  # zip damage, not an npz, …
+        with np.load(path, allow_pickle=False) as data:
+            spk = data["spk"]
+            label_arr = data["label"]
+    except Exception as err:  # damage the checks above could not see (e.g. a bad compressed stream)
         raise ValueError(f"{path} is not a readable .npz file ({err})") from err
-    with data:
-        missing = {"spk", "label"} - set(data.files)
-        if missing:
-            raise ValueError(
-                f"{path} lacks key(s) {sorted(missing)}; a UHSR file has 'spk' and 'label', found {data.files}"
-            )
-        spk = data["spk"]
-        label_arr = data["label"]
-    if spk.ndim != 3 or spk.shape[1:] != (250, 250):
-        raise ValueError(f"{path}: 'spk' must have shape (T, 250, 250), got {spk.shape}")
     if label_arr.size != 1 or not np.issubdtype(label_arr.dtype, np.integer):
         raise ValueError(f"{path}: 'label' must be one integer class index, got {label_arr!r}")
+    label = int(label_arr.reshape(()))
+    if label < 0 or (n_classes is not None and label >= n_classes):
+        limit = "≥ 0" if n_classes is None else f"in [0, {n_classes})"
+        raise ValueError(f"{path}: label {label} is not a class index {limit}")
     check_binary(to_torch(spk, "spk")[0], f"{path}: 'spk'")
     spk = spk.astype(np.uint8, copy=False)
     if crop:
         spk = np.ascontiguousarray(spk[:, UHSR_CROP, UHSR_CROP])
-    return spk, int(label_arr.reshape(()))
+    return spk, label
 
 
 def write_uhsr(path: PathLike, spikes: ArrayLike, label: int, label_name: str | None = None) -> Path:

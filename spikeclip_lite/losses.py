@@ -43,10 +43,21 @@ def prompt_init_loss(
 
 
 def prompt_loss(
-    image_features: torch.Tensor, prompt_features: torch.Tensor, scale: float = PROMPT_SCALE
+    image_features: torch.Tensor, prompt_features: torch.Tensor, scale: float = PROMPT_SCALE, form: str = "prob"
 ) -> torch.Tensor:
-    """Prompt loss (Eq. 9 lead): −P(HQ) of the reconstructions, averaged. (B, D), (2, D) → scalar."""
-    return -hq_probability(image_features, prompt_features, scale).mean()
+    """Prompt loss, averaged over the batch. (B, D), (2, D) → scalar.
+
+    ``form="prob"`` (Eq. 9 lead, CLIP-LIT's form): −P(HQ). Its gradient is ∝ P(1−P): it vanishes when the
+    prompts are sure an image is LQ (P(HQ) ≈ 0), which is where a reconstruction starts.
+    ``form="log"``: −log P(HQ), the non-saturating form (as a GAN generator's −log D): the same minimum,
+    a gradient ∝ (1−P) that is largest where the image is furthest from HQ.
+    """
+    logits = scale * image_features @ prompt_features.T
+    if form == "prob":
+        return -logits.softmax(-1)[:, 1].mean()
+    if form == "log":
+        return -logits.log_softmax(-1)[:, 1].mean()
+    raise ValueError(f"prompt loss form is 'prob' or 'log', got {form!r}")
 
 
 def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -334,6 +334,7 @@ def train_fine(
     validate_every: int = 10,
     scale: float = losses.PROMPT_SCALE,
     native: bool = False,
+    form: str = "prob",
 ) -> dict[str, list[float]]:
     """Stage 3: class loss + λ·prompt loss (λ = 100 in the paper), with :class:`Defences`.
 
@@ -341,7 +342,8 @@ def train_fine(
     prompt loss looks at random guide-sized windows at the output's own resolution
     (:func:`augment.random_crop`) instead of the whole output shrunk to the guide's input: a guide that
     sees only shrunk images cannot see, so cannot penalise, pixel-level texture. No effect when the
-    output is no larger than the guide's input.
+    output is no larger than the guide's input. ``form``: the prompt loss's form
+    (:func:`losses.prompt_loss`: "prob" = −P(HQ), "log" = −log P(HQ)).
 
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
@@ -364,7 +366,7 @@ def train_fine(
         feats = _clip_features(clip, out, defences, loop.gen)
         l_cls = losses.class_loss(feats, text, train_set.labels[idx].to(dev), clip.logit_scale)
         q_feats = _clip_features(clip, out, defences, loop.gen, native=True) if native else feats
-        l_prompt = losses.prompt_loss(q_feats, prompts_, scale)
+        l_prompt = losses.prompt_loss(q_feats, prompts_, scale, form)
         loss = l_cls + lam * l_prompt
         if defences.anchor and anchor_images is not None:
             shown = to_clip_image(out.float(), defences.standardise)  # compare images as they are presented
@@ -372,7 +374,7 @@ def train_fine(
             loss = loss + defences.anchor * lam * l_anchor
             loop.log(anchor=l_anchor)
         loop.update(loss)
-        loop.log(loss=loss, class_loss=l_cls, hq_prob=-l_prompt)
+        loop.log(loss=loss, class_loss=l_cls, hq_prob=losses.hq_probability(q_feats.detach(), prompts_, scale).mean())
         if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
             score = float(validate(lrn))
             loop.log(val_score=score, val_step=loop.step + 1)

@@ -13,7 +13,7 @@ def folder(tmp_path, rng):
     d = tmp_path / "uhsr"
     d.mkdir()
     shutil.copy(samples.DEFAULT_DIR / "star_moving_lowlight_uhsr.npz", d / "0.npz")
-    io.write_uhsr(d / "1.npz", (rng.random((200, 250, 250)) < 0.03).astype(np.uint8), 47)
+    io.write_uhsr(d / "1.npz", (rng.random((200, 250, 250)) < 0.03).astype(np.uint8), 7)
     io.write_uhsr(d / "5000.npz", (rng.random((200, 250, 250)) < 0.03).astype(np.uint8), 3)
     return d
 
@@ -155,3 +155,34 @@ def test_cli_evaluate(folder, tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "| tfp |" in text and "| tfi |" in text and out.exists()
+
+
+def test_skip_bad_skips_every_unreadable_recording_and_scores_the_rest(folder, clip, rng, tmp_path):
+    from test_io import _bad_uhsr_files
+
+    reasons = _bad_uhsr_files(folder, rng)
+    io.write_uhsr(folder / "7.npz", (rng.random((200, 250, 250)) < 0.03).astype(np.uint8), 500)  # label out of range
+    r = evaluate.evaluate(folder, "tfp", clip, classes="course", skip_bad=True, progress=False)
+    skipped = {s["file"]: s["error"] for s in r["skipped"]}
+    assert set(skipped) == {*reasons, "7.npz"} and "label 500" in skipped["7.npz"]
+    assert all(why in skipped[name] for name, why in reasons.items())
+    assert r["summary"]["files"] == 3  # the good recordings are still scored
+    out = tmp_path / "res.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(folder),
+                "--clip",
+                "teaching",
+                "--classes",
+                "course",
+                "--skip-bad",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert out.exists()

@@ -102,3 +102,56 @@ def test_class_lists():
     assert io.UCALTECH_CLASSES[0] == "accordion" and io.UCALTECH_CLASSES[-1] == "background"
     cifar = ("frog", "horse", "dog", "truck", "airplane", "automobile", "bird", "ship", "cat", "deer")
     assert io.UCIFAR_CLASSES == cifar
+
+
+def _bad_uhsr_files(d, rng):
+    """The three kinds of bad recording that once escaped --skip-bad, and the label range."""
+    import io as pyio
+    import zipfile
+
+    good = (rng.random((20, 250, 250)) < 0.05).astype(np.uint8)
+    flipped = io.write_uhsr(d / "flipped.npz", good, 1)
+    raw = bytearray(flipped.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the compressed 'spk' member
+    flipped.write_bytes(bytes(raw))
+    np.save(d / "plain.npy", good)
+    (d / "plain.npy").rename(d / "renamed.npz")
+    header = pyio.BytesIO()  # a header claiming 10⁶ frames (58 GiB) over a few bytes of data
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 250, 250)})
+    with zipfile.ZipFile(d / "huge.npz", "w") as zf:
+        zf.writestr("spk.npy", header.getvalue() + b"\x00" * 64)
+        zf.writestr("label.npy", _npy_bytes(np.array(1)))
+    return {"flipped.npz": "CRC", "renamed.npz": "not a zip", "huge.npz": "claims 1000000 frames"}
+
+
+def _npy_bytes(a):
+    import io as pyio
+
+    buf = pyio.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def test_bad_uhsr_files_are_named_before_anything_large_is_loaded(tmp_path, rng):
+    for name, why in _bad_uhsr_files(tmp_path, rng).items():
+        with pytest.raises(ValueError, match=why):
+            io.read_uhsr(tmp_path / name)
+
+
+def test_uhsr_label_must_be_a_class_index(tmp_path, rng):
+    spk = (rng.random((4, 250, 250)) < 0.05).astype(np.uint8)
+    for label in (-1, 500):
+        with pytest.raises(ValueError, match=f"label {label} is not a class index"):
+            io.read_uhsr(io.write_uhsr(tmp_path / f"{label}.npz", spk, label), n_classes=101)
+    assert io.read_uhsr(io.write_uhsr(tmp_path / "ok.npz", spk, 100), n_classes=101)[1] == 100
+
+
+def test_dat_rejects_negative_header_and_leaves_no_tmp(tmp_path, rng):
+    spikes = (rng.random((2, 8, 16)) < 0.5).astype(np.uint8)
+    path = io.write_dat(tmp_path / "s.dat", spikes)
+    with pytest.raises(ValueError, match="header_columns .* cannot be negative"):
+        io.read_dat(path, 8, 32, header_columns=-16)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        io.write_dat(tmp_path / "folder", spikes)
+    assert not list(tmp_path.glob("*.tmp"))

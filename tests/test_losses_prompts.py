@@ -65,3 +65,19 @@ def test_lowpass_and_blurred_warmup():
     smooth = lowpass(torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1)), 4)
     noisy = smooth + 0.2 * (torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(2)) - 0.5)
     assert warmup_loss(smooth, noisy, blur=2.0) < 0.3 * warmup_loss(smooth, noisy)
+
+
+def test_log_prompt_loss_keeps_its_gradient_where_the_prob_loss_saturates():
+    torch.manual_seed(0)
+    prompts_ = _unit(2, 16)
+    # an image the prompts are sure is LQ: its feature is the LQ prompt's
+    img = prompts_[:1].clone().requires_grad_(True)
+    grads = {}
+    for form in ("prob", "log"):
+        img.grad = None
+        losses.prompt_loss(img, prompts_, 100.0, form).backward()
+        grads[form] = img.grad.norm().item()
+    assert losses.hq_probability(img.detach(), prompts_).item() < 1e-6
+    assert grads["prob"] < 1e-4 < 10 < grads["log"]  # saturated vs non-saturating
+    with pytest.raises(ValueError, match="'prob' or 'log'"):
+        losses.prompt_loss(img, prompts_, 100.0, "hinge")
