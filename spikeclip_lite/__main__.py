@@ -96,7 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pipeline":
         from dataclasses import replace
 
-        from .pipeline import FAST, FULL, LONG, format_table, format_time_split, override, run_pipeline
+        from .pipeline import (
+            FAST,
+            FULL,
+            LONG,
+            check_settings,
+            format_table,
+            format_time_split,
+            override,
+            run_pipeline,
+        )
 
         mode = "full" if args.full else "long" if args.long else "fast"
         cfg = replace(
@@ -111,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             judge=args.judge,
         )
         try:
-            cfg = override(cfg, args.set)
+            cfg = check_settings(override(cfg, args.set))
         except ValueError as err:
             parser.error(str(err))
         print(f"SpikeCLIP pipeline ({mode} settings) → {args.out}/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -27,6 +28,7 @@ from .spike_data import SpikeSet, make_hq_images, make_spike_set, spike_set_from
 from .train import (
     Defences,
     StageConfig,
+    load_or_set_aside,
     reconstruct,
     save_checkpoint,
     train_coarse,
@@ -48,6 +50,8 @@ __all__ = [
     "time_split",
     "format_time_split",
     "override",
+    "check_settings",
+    "LIMITS",
 ]
 
 
@@ -169,6 +173,46 @@ def _parse(name: str, text: str, current: object) -> object:
     return None if text.lower() == "none" else text
 
 
+#: Allowed values of each setting: (low, high) bounds, inclusive (None = unbounded), or a tuple of choices.
+_COUNTS = ("n_train", "n_val", "n_test", "n_hq", "batch")
+_STEPS = ("steps_coarse", "steps_prompts", "steps_fine", "steps_supervised", "warmup_steps")
+LIMITS: dict[str, tuple] = {
+    "size": (32, 1024),
+    **{k: (1, None) for k in _COUNTS},
+    **{k: (0, None) for k in _STEPS},
+    **{k: (1e-8, 1.0) for k in ("lr_coarse", "lr_prompts", "lr_fine")},
+    "lam": (0.0, None),
+    "fidelity_floor": (0.0, None),
+    "fidelity_blur": (0.0, 32.0),
+    "prompt_scale": (0.0, 1000.0),
+    "workers": (-1, 256),
+    "quality_view": ("resize", "native"),
+    "prompt_loss": ("prob", "log"),
+    "dataset": ("procedural", "cifar10"),
+    "classes": ("course", "ucaltech", "ucifar"),
+    "defences.anchor": (0.0, None),
+    "defences.anchor_blur": (0.0, 32.0),
+}
+
+
+def check_settings(cfg: PipelineConfig) -> PipelineConfig:
+    """Raise ValueError naming the first setting outside its allowed range (:data:`LIMITS`), before any
+    work starts. Returns ``cfg``."""
+    for key, allowed in LIMITS.items():
+        value = getattr(cfg.defences, key.split(".")[1]) if key.startswith("defences.") else getattr(cfg, key)
+        if isinstance(allowed[0], str):
+            if value not in allowed:
+                raise ValueError(f"setting {key}={value!r} is not one of {list(allowed)}")
+            continue
+        lo, hi = allowed
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"setting {key}={value} must be a finite number")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            where = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise ValueError(f"setting {key}={value} is out of range: it must be {where}")
+    return cfg
+
+
 def override(cfg: PipelineConfig, assignments: list[str]) -> PipelineConfig:
     """A copy of ``cfg`` with ``"key=value"`` settings changed (``defences.anchor=0.5`` reaches into
     :class:`Defences`). Values are parsed as the field's current type; unknown keys are errors."""
@@ -246,7 +290,7 @@ class Run:
     """
 
     def __init__(self, cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline", progress: bool = True):
-        self.cfg, self.out, self.progress = cfg, Path(out), progress
+        self.cfg, self.out, self.progress = check_settings(cfg), Path(out), progress
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(cfg.device)
         self.histories: dict[str, dict] = {}
@@ -356,8 +400,9 @@ class Run:
         prefix = "" if self.cfg.dataset == "procedural" else f"{self.cfg.dataset}-"
         suffix = "" if dev.type == "cpu" else f"-{dev.type}"  # other RNG → other (equivalent) draws
         path = self.out / "data" / f"{prefix}{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}{suffix}.pt"
-        if path.exists():
-            return SpikeSet(**torch.load(path, weights_only=True))
+        cached = load_or_set_aside(path, tuple(f.name for f in fields(SpikeSet)))
+        if cached is not None:
+            return SpikeSet(**cached)
         if self.cfg.dataset == "cifar10":
             images, labels = self._cifar_split(split, n)
             spike_set = spike_set_from_images(images, labels, split, progress=self.progress, device=dev)
@@ -449,8 +494,6 @@ class Run:
     @property
     def native_quality(self) -> bool:
         """Whether the guide judges quality on full-resolution windows (``cfg.quality_view``)."""
-        if self.cfg.quality_view not in ("resize", "native"):
-            raise ValueError(f"quality_view is 'resize' or 'native', got {self.cfg.quality_view!r}")
         return self.cfg.quality_view == "native"
 
     def images(self, tag: str, voxels: torch.Tensor, lrn: LRN | None = None) -> torch.Tensor:

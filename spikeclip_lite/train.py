@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ __all__ = [
     "train_supervised",
     "save_checkpoint",
     "load_checkpoint",
+    "load_or_set_aside",
+    "CorruptCheckpointError",
 ]
 
 
@@ -112,9 +115,46 @@ def save_checkpoint(path: Path, **state: object) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint with ``weights_only=True``."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint or cache file exists but cannot be read (cut short, damaged, or of another layout)."""
+
+
+def load_checkpoint(path: Path, keys: tuple[str, ...] = ()) -> dict:
+    """Load a checkpoint with ``weights_only=True``; it must hold ``keys``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptCheckpointError: unreadable, or without ``keys``; the message names the file and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated zip, a foreign pickle (refused by weights_only), …
+        raise CorruptCheckpointError(
+            f"{path} cannot be read ({type(err).__name__}: {str(err)[:200]}). Delete it (or its folder) to "
+            "rebuild it; a run that finds it corrupt sets it aside as *.corrupt and rebuilds."
+        ) from err
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptCheckpointError(f"{path} lacks {missing}: not a checkpoint of this stage. Delete it to rebuild.")
+    return state
+
+
+def load_or_set_aside(path: Path, keys: tuple[str, ...] = ()) -> dict | None:
+    """:func:`load_checkpoint`, or ``None`` with a warning after moving a corrupt file aside to ``*.corrupt``
+    (so the caller rebuilds it, and the damaged file stays for inspection). ``None`` too when absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load_checkpoint(path, keys)
+    except CorruptCheckpointError as err:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(f"{err} Moved it to {aside.name} and rebuilding.", stacklevel=2)
+        return None
 
 
 def reconstruct(lrn: torch.nn.Module, voxels: torch.Tensor, batch: int = 32, standardise: bool = False) -> torch.Tensor:
@@ -154,8 +194,10 @@ class _Loop:
         self.steps_per_epoch = max(1, math.ceil(n_items / cfg.batch))
         self.ckpt = Path(cfg.ckpt_dir) / f"{name}.pt" if cfg.ckpt_dir else None
         torch.manual_seed(cfg.seed)
-        if self.ckpt and self.ckpt.exists():
-            state = load_checkpoint(self.ckpt)
+        keys = ("modules", "optimizer", "step", "history", "generator", "torch_rng")
+        state = load_or_set_aside(self.ckpt, keys) if self.ckpt else None
+        self.resumed = state is not None
+        if state is not None:
             for k, m in modules.items():
                 m.load_state_dict(state["modules"][k])
             self.opt.load_state_dict(state["optimizer"])
@@ -164,9 +206,10 @@ class _Loop:
             torch.set_rng_state(state["torch_rng"])
 
     def batches(self):
-        if self.step >= self.cfg.steps:  # finished earlier: its timings are not this run's
-            self.history = {k: v for k, v in self.history.items() if k not in ("seconds", "samples_per_s")}
-            self.history["cached"] = [1.0]
+        if self.step >= self.cfg.steps:
+            if self.resumed:  # finished earlier: its timings are not this run's
+                self.history = {k: v for k, v in self.history.items() if k not in ("seconds", "samples_per_s")}
+                self.history["cached"] = [1.0]
             return
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc=self.name, disable=not self.cfg.progress)
         t0, start = time.perf_counter(), self.step

@@ -1,6 +1,7 @@
 """The end-to-end pipeline on a tiny configuration with the shipped teaching CLIPs."""
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -222,5 +223,39 @@ def test_prompt_scale_zero_is_the_guides_own_and_quality_view_is_checked(tmp_pat
     assert own.prompt_scale == pytest.approx(own.guide.logit_scale) and own.prompt_scale < 100
     assert pipeline.Run(replace(TINY, prompt_scale=100.0), tmp_path, progress=False).prompt_scale == 100.0
     assert pipeline.Run(replace(TINY, quality_view="native"), tmp_path, progress=False).native_quality
-    with pytest.raises(ValueError, match="quality_view is 'resize' or 'native'"):
-        _ = pipeline.Run(replace(TINY, quality_view="crops"), tmp_path, progress=False).native_quality
+    with pytest.raises(ValueError, match=r"quality_view='crops' is not one of \['resize', 'native'\]"):
+        pipeline.Run(replace(TINY, quality_view="crops"), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("steps_coarse=-5", "steps_coarse=-5 is out of range: it must be ≥ 0"),
+        ("batch=0", "batch=0 is out of range: it must be ≥ 1"),
+        ("n_train=0", "n_train=0 is out of range"),
+        ("lr_coarse=nan", "lr_coarse=nan must be a finite number"),
+        ("size=8", "size=8 is out of range: it must be in \\[32, 1024\\]"),
+        ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
+        ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(setting, message, tmp_path, capsys, monkeypatch):
+    import spikeclip_lite.pipeline as P
+
+    monkeypatch.setattr(P, "run_pipeline", lambda *a, **k: pytest.fail("work started with a bad setting"))
+    with pytest.raises(SystemExit) as exc:
+        main(["pipeline", "--fast", "--out", str(tmp_path), "--set", setting])
+    assert exc.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    with pytest.raises(ValueError, match=message):
+        pipeline.Run(pipeline.override(TINY, [setting]), tmp_path)
+
+
+def test_corrupt_data_cache_is_set_aside_and_rebuilt(tmp_path):
+    run = pipeline.Run(TINY, tmp_path, progress=False)
+    first = run.val_set
+    (cache,) = (tmp_path / "data").glob("val-*.pt")
+    cache.write_bytes(cache.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="cannot be read .* rebuilding"):
+        again = pipeline.Run(TINY, tmp_path, progress=False).val_set
+    assert torch.equal(again.voxels, first.voxels) and cache.with_name(cache.name + ".corrupt").exists()

@@ -125,3 +125,25 @@ def test_native_quality_view_shows_the_guide_full_resolution_windows(tmp_path, t
     seen.clear()
     train.train_fine(LRN(), tiny_clip, pair, big, data.CLASSES, cfg(tmp_path / "g", 1), native=False)
     assert set(seen) == {(96, 96)}
+
+
+def test_corrupt_checkpoint_is_named_set_aside_and_rebuilt(tmp_path, tiny_clip, tiny_set):
+    c = cfg(tmp_path, 2)
+    train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
+    ckpt = tmp_path / "coarse.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:200])  # cut short, as by a full disk
+    with pytest.raises(train.CorruptCheckpointError, match=r"coarse\.pt cannot be read .* Delete it"):
+        train.load_checkpoint(ckpt)
+    with pytest.warns(UserWarning, match="Moved it to coarse.pt.corrupt and rebuilding"):
+        h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
+    assert "cached" not in h and len(h["loss"]) == 2 and (tmp_path / "coarse.pt.corrupt").exists()
+    train.save_checkpoint(ckpt, weights={"w": torch.ones(1)})  # readable, but another layout
+    with pytest.raises(train.CorruptCheckpointError, match=r"lacks \['modules'"):
+        train.load_checkpoint(ckpt, ("modules",))
+    with pytest.warns(UserWarning, match="rebuilding"):
+        assert "cached" not in train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
+
+
+def test_a_stage_with_no_steps_is_not_reported_as_cached(tmp_path, tiny_clip, tiny_set):
+    h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path, 0))
+    assert "cached" not in h
