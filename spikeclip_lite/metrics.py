@@ -24,6 +24,11 @@ def _pair(x: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, boo
         raise ValueError(f"image and reference shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     if a.ndim < 2:
         raise ValueError(f"images must have shape (…, H, W), got {tuple(a.shape)}")
+    for t, what in ((a, "image"), (b, "reference")):
+        if t.numel() == 0:
+            raise ValueError(f"{what} is empty (shape {tuple(t.shape)}): nothing to score")
+        if not t.is_floating_point():
+            raise TypeError(f"{what} has dtype {t.dtype}; scores need float images in [0, 1] (for uint8 use img / 255)")
     a, b = a.double(), b.to(a.device).double()
     check_finite(a, "image")
     check_finite(b, "reference")

@@ -21,6 +21,7 @@ with ``I ≤ 1 ≤ θ`` this never happens in the ideal sensor.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -66,6 +67,17 @@ class NoiseModel:
     pattern_seed: int = 2025
 
     def __post_init__(self) -> None:
+        for name in (
+            "light",
+            "photons_per_threshold",
+            "dark_current",
+            "dark_current_spread",
+            "gain_spread",
+            "threshold_spread",
+        ):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v}")
         if not self.light > 0:
             raise ValueError(f"light must be > 0, got {self.light}")
         if self.photons_per_threshold is not None and not self.photons_per_threshold > 0:
@@ -104,6 +116,8 @@ PRESETS: dict[str, NoiseModel] = {
 
 #: Fixed-point resolution of the accumulator: 2**-20 of θ.
 FRAC_BITS = 20
+#: The largest spike stream :func:`simulate` will allocate (bytes, one per pixel-frame).
+MAX_SPIKE_BYTES = 8 * 2**30
 
 
 def get_noise_model(noise: str | NoiseModel | None) -> NoiseModel:
@@ -180,9 +194,15 @@ def simulate(
         if n_frames is None or n_frames < 1:
             raise ValueError(f"n_frames must be a positive integer for a static image, got {n_frames}")
         T = int(n_frames)
+    H, W = x.shape[-2:]
+    # the output alone is T·H·W bytes: refuse sizes that cannot fit rather than die allocating them
+    if T * H * W > MAX_SPIKE_BYTES:
+        raise ValueError(
+            f"{T} frames of {H}×{W} need {T * H * W / 2**30:.1f} GiB of spikes, more than the "
+            f"{MAX_SPIKE_BYTES / 2**30:.0f} GiB limit (physics.MAX_SPIKE_BYTES); simulate fewer frames or pixels"
+        )
 
     device = x.device
-    H, W = x.shape[-2:]
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
     # The accumulator is a fixed-point number: 1 unit = θ / 2**FRAC_BITS. Integer sums are

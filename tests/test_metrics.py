@@ -61,3 +61,11 @@ def test_texture_ratio_tells_noise_from_blur():
     assert batch.shape == (2,) and batch[0] > 1.5 > 0.5 > batch[1]
     with pytest.raises(ValueError, match="shapes differ"):
         metrics.texture_ratio(gt, gt[:10])
+
+
+def test_scores_refuse_empty_and_integer_images():
+    with pytest.raises(ValueError, match="image is empty"):
+        metrics.psnr(np.zeros((0, 8, 8)), np.zeros((0, 8, 8)))
+    img = (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8)
+    with pytest.raises(TypeError, match="uint8.*img / 255"):
+        metrics.psnr(img, img)

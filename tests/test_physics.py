@@ -119,3 +119,15 @@ def test_noise_model_validates_fields():
         physics.NoiseModel(light=0)
     with pytest.raises(ValueError, match="gain_spread"):
         physics.NoiseModel(gain_spread=-1)
+
+
+def test_noise_model_and_stream_size_are_checked_up_front():
+    import math
+
+    from spikeclip_lite import physics
+
+    for bad in (dict(dark_current=math.nan), dict(light=math.inf), dict(gain_spread=math.nan)):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            physics.NoiseModel(**bad)
+    with pytest.raises(ValueError, match="GiB of spikes, more than"):
+        physics.simulate(np.full((250, 400), 0.5, np.float32), n_frames=10**9)  # 93 TiB: refused at once
