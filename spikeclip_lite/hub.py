@@ -3,12 +3,20 @@
 ``fetch("lrn_caltech")`` returns the path of the authors' released LRN checkpoint, downloading it
 once into the cache (``$SPIKECLIP_CACHE``, default ``~/.cache/spikeclip_lite``). A cached file
 that verifies is never downloaded again; a download whose hash differs is deleted and reported.
+
+Nothing is stored that was not verified: every registry entry carries a pinned SHA-256 (an entry
+without one is refused, never trusted on first use), a body cut short, an HTML error page or a
+download past its deadline is an error, and the partial ``.part`` file is removed on every failure.
+(pooch does the same job for SciPy's data; this module stays because it is small, has no
+dependency, gives the course's offline messages and is tested against a loopback server.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -17,7 +25,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-__all__ = ["RemoteFile", "REGISTRY", "cache_dir", "fetch", "DownloadError", "HashMismatchError", "sha256_of"]
+__all__ = [
+    "RemoteFile",
+    "REGISTRY",
+    "cache_dir",
+    "fetch",
+    "DownloadError",
+    "HashMismatchError",
+    "UnpinnedFileError",
+    "sha256_of",
+]
 
 
 @dataclass(frozen=True)
@@ -44,15 +61,6 @@ REGISTRY: dict[str, RemoteFile] = {
         "uhsr.npz",
         "one real U-CALTECH recording (helicopter, 200×250×250, low light), from Spike-Zoo",
     ),
-    "spikezoo_dat": RemoteFile(
-        f"{_RAW}/Spike-Zoo/main/data/data.dat",
-        None,
-        "spikezoo_data.dat",
-        "Spike-Zoo's synthetic normal-light stream (250×400, 301 frames)",
-    ),
-    "spikezoo_png": RemoteFile(
-        f"{_RAW}/Spike-Zoo/main/data/data.png", None, "spikezoo_data.png", "ground truth of spikezoo_dat"
-    ),
 }
 
 
@@ -62,6 +70,10 @@ class DownloadError(ConnectionError):
 
 class HashMismatchError(ValueError):
     """A downloaded or cached file does not have the registered SHA-256."""
+
+
+class UnpinnedFileError(ValueError):
+    """A registry entry has no SHA-256, so nothing it downloads could be verified."""
 
 
 def cache_dir() -> Path:
@@ -80,72 +92,82 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _pinned(entry: RemoteFile, target: Path) -> str | None:
-    """The hash to check: the registry's, or the one recorded at first download (trust on first use)."""
-    if entry.sha256:
-        return entry.sha256
-    side = target.with_name(target.name + ".sha256")
-    return side.read_text().strip() if side.exists() else None
-
-
 def fetch(
     name: str,
     cache: Path | None = None,
     timeout: float = 30.0,
     progress: bool = True,
     registry: dict[str, RemoteFile] | None = None,
+    deadline: float = 900.0,
 ) -> Path:
     """Path of a registered file, downloading and verifying it if needed.
 
+    ``timeout``: seconds a single read may wait; ``deadline``: seconds the whole download may take.
+
     Raises:
         KeyError: unknown name.
-        DownloadError: no network / HTTP error (the message says where to put the file by hand).
+        UnpinnedFileError: the entry has no SHA-256 (nothing is downloaded).
+        DownloadError: no network, HTTP error, an HTML page instead of the file, a body cut short, or past
+            the deadline (the message says where to put the file by hand); no partial file is left.
         HashMismatchError: the download's SHA-256 differs from the registered one (file removed).
     """
     reg = REGISTRY if registry is None else registry
     if name not in reg:
         raise KeyError(f"unknown file {name!r}; registered: {sorted(reg)}")
     entry = reg[name]
+    if not entry.sha256:
+        raise UnpinnedFileError(
+            f"{name} has no pinned SHA-256, so a download could not be verified and is not attempted. Download "
+            f"{entry.url} by hand, check it, and pin `sha256_of(file)` in its RemoteFile entry."
+        )
     folder = Path(cache) if cache is not None else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / entry.filename
-    expected = _pinned(entry, target)
     if target.exists():
-        if expected is not None and sha256_of(target) == expected:
+        if sha256_of(target) == entry.sha256:
             return target  # verified: never downloaded again
-        if expected is not None:
-            warnings.warn(f"cached {target} does not match its SHA-256; downloading it again", stacklevel=2)
+        warnings.warn(f"cached {target} does not match its SHA-256; downloading it again", stacklevel=2)
     tmp = target.with_name(target.name + ".part")
-    digest = hashlib.sha256()
+    by_hand = f"Check the connection, or download it by hand and place it at {target}"
     try:
-        with urllib.request.urlopen(entry.url, timeout=timeout) as resp, open(tmp, "wb") as f:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=entry.filename, disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 16), b""):
-                    f.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-            if total is not None and f.tell() != total:
-                raise DownloadError(f"{entry.url}: connection closed after {f.tell()} of {total} bytes")
-    except (urllib.error.URLError, OSError) as err:
+        got = _download(entry, tmp, timeout, deadline, progress)
+        if got != entry.sha256:
+            raise HashMismatchError(
+                f"{entry.url} downloaded with SHA-256 {got}, expected {entry.sha256}: the file changed upstream "
+                "or the download was damaged; nothing was kept"
+            )
+        os.replace(tmp, target)
+    except (DownloadError, HashMismatchError):
+        raise
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        raise DownloadError(f"could not download {name} from {entry.url} ({err!r}). {by_hand}") from err
+    finally:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, DownloadError):
-            raise
-        raise DownloadError(
-            f"could not download {name} from {entry.url} ({err}). Check the connection, or download it by hand "
-            f"and place it at {target}"
-        ) from err
-    got = digest.hexdigest()
-    if expected is not None and got != expected:
-        tmp.unlink(missing_ok=True)
-        raise HashMismatchError(
-            f"{entry.url} downloaded with SHA-256 {got}, expected {expected}: the file changed upstream or the "
-            "download was damaged; nothing was kept"
-        )
-    os.replace(tmp, target)
-    if expected is None:
-        target.with_name(target.name + ".sha256").write_text(got + "\n")
-        warnings.warn(
-            f"{name} has no pinned SHA-256; recorded {got[:16]}… and will verify against it from now on", stacklevel=2
-        )
     return target
+
+
+def _download(entry: RemoteFile, tmp: Path, timeout: float, deadline: float, progress: bool) -> str:
+    """Stream ``entry.url`` into ``tmp``; return its SHA-256. Raises DownloadError for a body that is not
+    the file (HTML), is cut short, or takes longer than ``deadline`` seconds."""
+    start = time.monotonic()
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(entry.url, timeout=timeout) as resp, open(tmp, "wb") as f:
+        kind = resp.headers.get("Content-Type", "")
+        if kind.startswith("text/html"):
+            raise DownloadError(
+                f"{entry.url} answered with an HTML page ({kind}), not the file: a login or error page?"
+            )
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=entry.filename, disable=not progress) as bar:
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                f.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+                if time.monotonic() - start > deadline:
+                    raise DownloadError(
+                        f"{entry.url}: still downloading after {deadline:.0f} s ({f.tell()} bytes so far); "
+                        "try again later or raise `deadline`"
+                    )
+        if total is not None and f.tell() != total:
+            raise DownloadError(f"{entry.url}: connection closed after {f.tell()} of {total} bytes")
+    return digest.hexdigest()

@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import threading
+import time
 from functools import partial
 
 import pytest
@@ -27,6 +28,33 @@ def server(tmp_path):
                 self.send_header("Content-Length", "100")
                 self.end_headers()
                 self.wfile.write(b"x" * 10)
+                return
+            if self.path == "/login.html":  # an error page where the file should be
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(b"<html>please sign in</html>")
+                return
+            if self.path == "/chunked.bin":  # chunked body cut in the middle of a chunk
+                self.protocol_version = "HTTP/1.1"
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"64\r\n" + b"y" * 20)  # announces 100 bytes, sends 20
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if self.path == "/trickle.bin":  # one byte at a time, forever (bounded: 200 bytes)
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(200):
+                    try:
+                        self.wfile.write(b"z")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.02)
                 return
             super().do_GET()
 
@@ -82,19 +110,26 @@ def test_corrupt_cached_file_is_replaced(server, tmp_path):
     assert p.read_bytes() == payload and hits == ["/f.bin"]
 
 
-def test_unpinned_file_is_trusted_on_first_use(server, tmp_path):
+def test_unpinned_file_is_never_downloaded_or_trusted(server, tmp_path):
     base, root, hits = server
     (root / "u.bin").write_bytes(b"first")
     reg = {"u": _entry(f"{base}/u.bin", None, "u.bin")}
-    with pytest.warns(UserWarning, match="no pinned SHA-256"):
-        hub.fetch("u", cache=tmp_path, registry=reg, progress=False)
-    assert (tmp_path / "u.bin.sha256").read_text().strip() == hashlib.sha256(b"first").hexdigest()
-    hub.fetch("u", cache=tmp_path, registry=reg, progress=False)
-    assert hits == ["/u.bin"]
-    (root / "u.bin").write_bytes(b"changed upstream")
-    (tmp_path / "u.bin").write_bytes(b"damaged")
-    with pytest.warns(UserWarning), pytest.raises(hub.HashMismatchError):
-        hub.fetch("u", cache=tmp_path, registry=reg, progress=False)
+    with pytest.raises(hub.UnpinnedFileError, match="no pinned SHA-256"):
+        hub.fetch("u", cache=tmp_path / "cache", registry=reg, progress=False)
+    assert hits == [] and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "path, why",
+    [("/login.html", "HTML page"), ("/chunked.bin", "IncompleteRead"), ("/trickle.bin", "still downloading after")],
+)
+def test_bad_bodies_are_errors_and_leave_nothing(server, tmp_path, path, why):
+    base, _, _ = server
+    reg = {"x": _entry(f"{base}{path}", "0" * 64, "x.bin")}
+    cache = tmp_path / "cache"
+    with pytest.raises(hub.DownloadError, match=why):
+        hub.fetch("x", cache=cache, registry=reg, progress=False, timeout=5, deadline=0.5)
+    assert not any(cache.iterdir())  # no .part, no file, no sidecar
 
 
 def test_no_server_fails_fast_with_a_clear_message(tmp_path):
