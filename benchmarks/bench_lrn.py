@@ -20,7 +20,7 @@ from spikeclip_lite.models import LRN
 
 H, W = 250, 400
 FLOP_PER_IMAGE = 2 * 185_616 * H * W  # 37.1 GFLOP
-BYTES_PER_IMAGE = 120e6  # activation traffic estimate (SPEC/issue figure)
+BYTES_PER_IMAGE = 120e6  # activation traffic estimate (issue #12's figure)
 #: dense bf16 peak and memory bandwidth of known GPUs (vendor figures)
 PEAKS = {"H100": (989e12, 3.35e12), "H200": (989e12, 4.8e12), "A100": (312e12, 2.0e12)}
 

@@ -1,4 +1,4 @@
-"""Classical reconstructions from spikes (SPEC §3): TFP, TFI and TFSTP.
+"""Classical reconstructions from spikes (docs/facts.md §3): TFP, TFI and TFSTP.
 
 All take a stream (…, T, H, W) of 0/1 values (numpy or torch, any device) and return a
 float image (…, H, W) in [0, 1] on the *firing-rate* scale: an ideal pixel of intensity

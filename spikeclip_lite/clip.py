@@ -1,5 +1,5 @@
 """CLIP for grey reconstructions: loading (real or teaching), grey normalisation, zero-shot,
-quality scores, and a text encoder that runs on prompt *embeddings* (SPEC §4).
+quality scores, and a text encoder that runs on prompt *embeddings* (docs/facts.md §4).
 
 ``load_clip("auto")`` gives the paper's OpenAI ViT-B/32 when its weights are cached or the
 hub answers, and otherwise the course's small **teaching CLIP** (trained by

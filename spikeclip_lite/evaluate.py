@@ -2,7 +2,7 @@
 
 ``python -m spikeclip_lite evaluate --data DIR_OR_FILE --method tfp|tfi|tfstp|lrn [--weights FILE|released]``
 reconstructs every UHSR ``.npz`` or raw ``.dat`` file, reports CLIP zero-shot accuracy with the
-dataset's class list (SPEC §2), the CLIP quality score, and no-reference IQA (offline measures
+dataset's class list (docs/facts.md §2), the CLIP quality score, and no-reference IQA (offline measures
 always; NIQE/BRISQUE when ``pyiqa`` can run). A corrupt file stops the run, naming the file, unless
 ``skip_bad`` is set; skipped files are listed.
 """
@@ -193,7 +193,7 @@ class UHSRDataset(torch.utils.data.Dataset):
     """The U-CALTECH / U-CIFAR download as a torch ``Dataset`` of ``(voxels (50, 224, 224), label)``.
 
     Files are numbered ``0.npz`` …; files 0–4999 are the train split and the rest the test split
-    (SPEC §2). Every item is validated by :func:`spikeclip_lite.io.read_uhsr`.
+    (docs/facts.md §2). Every item is validated by :func:`spikeclip_lite.io.read_uhsr`.
     """
 
     def __init__(self, root: Path | str, split: str = "train", bins: int = 50) -> None:

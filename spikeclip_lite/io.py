@@ -1,4 +1,4 @@
-"""Spike-stream file formats (SPEC §2): raw ``.dat`` camera files and UHSR ``.npz`` files.
+"""Spike-stream file formats (docs/facts.md §2): raw ``.dat`` camera files and UHSR ``.npz`` files.
 
 ``.dat``: frames back to back, each H·W/8 bytes, pixels row-major, bit b of byte k is
 pixel 8k+b (least significant bit first), image stored upside down.
@@ -30,7 +30,7 @@ __all__ = [
 
 PathLike = str | os.PathLike
 
-#: U-CIFAR class order, index → name (SPEC §2).
+#: U-CIFAR class order, index → name (docs/facts.md §2).
 UCIFAR_CLASSES: tuple[str, ...] = (
     "frog",
     "horse",
@@ -44,7 +44,7 @@ UCIFAR_CLASSES: tuple[str, ...] = (
     "deer",
 )
 
-#: U-CALTECH class order, 101 names, index → name (SPEC §2; index 47 is 'helicopter').
+#: U-CALTECH class order, 101 names, index → name (docs/facts.md §2; index 47 is 'helicopter').
 UCALTECH_CLASSES: tuple[str, ...] = tuple(
     """accordion airplanes anchor ant barrel bass beaver binocular bonsai brain brontosaurus
     buddha butterfly camera cannon car ceilingfan cellphone chair chandelier cougarbody

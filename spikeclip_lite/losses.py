@@ -1,7 +1,7 @@
-"""SpikeCLIP's losses (SPEC §4; the exact forms are **leads** from public re-implementations).
+"""SpikeCLIP's losses (docs/facts.md §4; the exact forms are **leads** from public re-implementations).
 
 Each is a small pure function of CLIP features. Feature tensors are unit-norm.
-Prompt features are ordered ``(LQ, HQ)``, so "label 1" means high quality, as in SPEC §4.
+Prompt features are ordered ``(LQ, HQ)``, so "label 1" means high quality, as in docs/facts.md §4.
 """
 
 from __future__ import annotations

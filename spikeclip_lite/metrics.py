@@ -4,7 +4,7 @@ All take images (…, H, W) in [0, 1] (numpy or torch) and return one float per 
 (a float for a single image, an array/tensor for a batch).
 
 SpikeCLIP is trained without ground truth, so the brightness of its output is free:
-``aligned_psnr`` first fits ``a·x + b`` to the reference by least squares (SPEC §5).
+``aligned_psnr`` first fits ``a·x + b`` to the reference by least squares (docs/facts.md §5).
 """
 
 from __future__ import annotations

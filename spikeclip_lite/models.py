@@ -1,4 +1,4 @@
-"""SpikeCLIP's reconstruction network (SPEC §4): voxels in, one grey image out.
+"""SpikeCLIP's reconstruction network (docs/facts.md §4): voxels in, one grey image out.
 
 ``voxelize`` sums each group of consecutive frames (200 frames → 50 channels, values 0–4).
 ``LRN`` ("lightweight reconstruction network") is five 3×3 convolutions, 50→64→128→64→16→1,
@@ -19,7 +19,7 @@ from ._tensor import ArrayLike, back, check_binary, to_torch
 
 __all__ = ["voxelize", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
 
-#: Parameters of the LRN (SPEC §4).
+#: Parameters of the LRN (docs/facts.md §4).
 N_PARAMS = 185_889
 
 

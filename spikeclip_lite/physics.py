@@ -4,7 +4,7 @@ Each pixel adds the light it receives in a frame to an accumulator ``A`` (units 
 threshold θ). When ``A ≥ θ`` at readout the pixel writes a 1 for that frame and loses θ
 (subtractive reset). Because ``A`` only integrates, the number of spikes up to frame t is
 
-    N_t = floor((A_0 + Σ_{s ≤ t} q_s) / θ)          (SPEC §1)
+    N_t = floor((A_0 + Σ_{s ≤ t} q_s) / θ)          (docs/facts.md §1)
 
 and the spike frames are the first difference of ``N_t``. One cumulative sum replaces
 the loop over time. The accumulator is kept in fixed point (2**-20 of θ, like a sensor's
@@ -41,7 +41,7 @@ class NoiseModel:
         light: exposure scale, dimensionless. The mean charge per frame is
             ``light · gain · I`` (θ units). Low light = few photons = small ``light``.
             Presets are calibrated so a mid-grey procedural scene fires at the measured
-            rates of SPEC §1 (0.031 real U-CALTECH, 0.288 Spike-Zoo "normal").
+            rates of docs/facts.md §1 (0.031 real U-CALTECH, 0.288 Spike-Zoo "normal").
         photons_per_threshold: photo-electrons needed to fill one threshold θ. Arrivals
             are Poisson, so the charge in a frame is ``Poisson(q · Q) / Q`` (shot noise).
             ``None`` disables shot noise. Default 40 is a guess (**lead**): SCSim

@@ -1,4 +1,4 @@
-"""Learnable HQ/LQ text prompts (CLIP-LIT style, SPEC §4).
+"""Learnable HQ/LQ text prompts (CLIP-LIT style, docs/facts.md §4).
 
 Each prompt is ``n_tokens`` learnable token embeddings that replace the words of
 "X X … X" between the start- and end-of-text tokens; CLIP's frozen text tower turns them

@@ -33,7 +33,7 @@ def simulate_stepwise(intensity: np.ndarray, n_frames: int, threshold: float, a0
 
 
 def decode_dat_bitwise(raw: bytes, height: int, width: int) -> np.ndarray:
-    """Decode a ``.dat`` byte string bit by bit (SPEC §2): bit b of byte k is pixel 8k+b.
+    """Decode a ``.dat`` byte string bit by bit (docs/facts.md §2): bit b of byte k is pixel 8k+b.
 
     Returns (T, H, W) uint8 with rows flipped back upright.
     """
@@ -51,7 +51,7 @@ def decode_dat_bitwise(raw: bytes, height: int, width: int) -> np.ndarray:
 
 
 def tfi_framewise(spikes: np.ndarray, center: int, half_window: int) -> np.ndarray:
-    """TFI by walking frame by frame away from the key frame (SPEC §3).
+    """TFI by walking frame by frame away from the key frame (docs/facts.md §3).
 
     Looks back from ``center`` (inclusive) and forward from ``center + 1`` until a spike
     or the window edge (clamped to the stream), then returns 1 / interval.

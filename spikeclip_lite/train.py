@@ -1,4 +1,4 @@
-"""SpikeCLIP's three training stages, plus the supervised upper bound (SPEC §4).
+"""SpikeCLIP's three training stages, plus the supervised upper bound (docs/facts.md §4).
 
 - :func:`train_coarse`   LRN learns to make CLIP name the right class (+ a TFI warm-up).
 - :func:`train_prompts`  an HQ/LQ prompt pair learns to separate clean images from

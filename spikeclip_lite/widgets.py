@@ -137,7 +137,7 @@ def window_view(
     """Reconstruct with ``method`` ('tfp', 'tfi', 'tfstp') at ``center`` ± ``half_window`` and score it.
 
     PSNR/SSIM compare the reconstruction after the best gain/offset fit, because the spike
-    rate's scale depends on the light level (SPEC §5).
+    rate's scale depends on the light level (docs/facts.md §5).
     """
     img = viz.as_numpy(baselines.reconstruct(spikes, method, center=center, half_window=half_window))
     gt = viz.as_numpy(ground_truth)

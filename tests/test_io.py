@@ -12,7 +12,7 @@ def test_dat_round_trip(tmp_path, rng):
 
 
 def test_dat_bit_layout_lsb_first_and_upside_down(tmp_path):
-    """SPEC §2: bit b of byte k is pixel 8k+b of the stored image, which is flipped vertically."""
+    """docs/facts.md §2: bit b of byte k is pixel 8k+b of the stored image, which is flipped vertically."""
     H, W = 4, 8
     raw = np.zeros(H * W // 8, np.uint8)
     raw[0] = 0b0000_0101  # stored pixels 0 and 2 (first stored row = last image row)

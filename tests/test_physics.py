@@ -60,7 +60,7 @@ def test_torch_in_torch_out_same_as_numpy(rng):
 
 
 def test_low_light_preset_matches_real_firing_rate():
-    """SPEC §1: real U-CALTECH 0.031 spikes/px/frame; Spike-Zoo normal 0.288."""
+    """docs/facts.md §1: real U-CALTECH 0.031 spikes/px/frame; Spike-Zoo normal 0.288."""
     grey = np.full((64, 64), 0.5, dtype=np.float32)
     low = physics.firing_rate(physics.simulate(grey, 200, seed=0, noise="low_light"))
     normal = physics.firing_rate(physics.simulate(grey, 200, seed=0, noise="normal"))
