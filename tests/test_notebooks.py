@@ -110,3 +110,11 @@ def test_notebook_checks_hold_in_full_mode_on_the_cpu(name, tmp_path):
     )
     assert "FULL mode (FAST set in the parameters cell)" in printed
     print(f"{name} in full mode on the CPU: {time.perf_counter() - t0:.0f} s")
+
+
+def test_every_cell_has_an_id():
+    """nbformat ≥ 4.5 requires cell ids (a missing one is a warning today, an error in future nbformat)."""
+    for path in BOOKS:
+        nb = json.loads(path.read_text())
+        if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):
+            assert all("id" in c for c in nb["cells"]), path.name
