@@ -57,26 +57,32 @@ def test_papermill_reads_every_parameter():
         assert params["FAST"].default == "None" and params["DEVICE"].default == '"auto"', path.name
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_in_fast_mode(path, tmp_path):
+def _execute(path: Path, out_dir: Path, parameters: dict, timeout: int) -> None:
+    """Run a notebook with papermill as the course runner does; a hung cell fails after ``timeout`` s."""
     import papermill as pm
 
-    out_dir = TIMINGS.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fast = os.environ.get("SPIKECLIP_FAST", "1") == "1"
-    t0 = time.perf_counter()
     pm.execute_notebook(
         str(path),
         str(out_dir / path.name),
         kernel_name="python3",
         cwd=str(NOTEBOOKS),
-        # the notebooks' own default OUTPUT_DIR (../outputs): stages and data cached by one notebook are
-        # reused by the next (and by the nbval pass), as they are for a reader going through the course
-        parameters={"FAST": fast, "OUTPUT_DIR": str(TIMINGS.parent.parent)},
+        parameters=parameters,
         progress_bar=False,
-        execution_timeout=600,  # a hung cell fails the test instead of stalling CI
+        execution_timeout=timeout,
     )
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_in_fast_mode(path, tmp_path):
+
+    out_dir = TIMINGS.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fast = os.environ.get("SPIKECLIP_FAST", "1") == "1"
+    t0 = time.perf_counter()
+    # the notebooks' own default OUTPUT_DIR (../outputs): stages and data cached by one notebook are
+    # reused by the next (and by the nbval pass), as they are for a reader going through the course
+    _execute(path, out_dir, {"FAST": fast, "OUTPUT_DIR": str(TIMINGS.parent.parent)}, timeout=600)
     seconds = time.perf_counter() - t0
     times = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     times[path.name] = round(seconds, 1)
@@ -91,19 +97,10 @@ FULL_ON_CPU = ("01_spike_camera_physics", "02_tfp_tfi_baselines")
 @pytest.mark.parametrize("name", FULL_ON_CPU)
 def test_notebook_checks_hold_in_full_mode_on_the_cpu(name, tmp_path):
     """Full mode's sizes (128×128, 40 scenes per condition) and its check cells, on the CPU."""
-    import papermill as pm
 
     path = NOTEBOOKS / f"{name}.ipynb"
     t0 = time.perf_counter()
-    pm.execute_notebook(
-        str(path),
-        str(tmp_path / path.name),
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS),
-        parameters={"FAST": False, "DEVICE": "cpu", "OUTPUT_DIR": str(tmp_path)},
-        progress_bar=False,
-        execution_timeout=900,
-    )
+    _execute(path, tmp_path, {"FAST": False, "DEVICE": "cpu", "OUTPUT_DIR": str(tmp_path)}, timeout=900)
     out = json.loads((tmp_path / path.name).read_text())
     printed = "".join(
         "".join(o.get("text", "")) for c in out["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
