@@ -132,27 +132,15 @@ def test_pyiqa_unavailable_is_reported(monkeypatch):
     assert scores is None and "not installed" in why
 
 
+def _cli_evaluate(folder, out, *extra: str) -> int:
+    """``python -m spikeclip_lite evaluate`` on ``folder`` with the teaching CLIP and the course's classes."""
+    args = ["evaluate", "--data", str(folder), "--clip", "teaching", "--classes", "course", "--out", str(out)]
+    return main([*args, *extra])
+
+
 def test_cli_evaluate(folder, tmp_path, capsys):
     out = tmp_path / "res.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--data",
-                str(folder),
-                "--method",
-                "tfp",
-                "tfi",
-                "--clip",
-                "teaching",
-                "--classes",
-                "course",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert _cli_evaluate(folder, out, "--method", "tfp", "tfi") == 0
     text = capsys.readouterr().out
     assert "| tfp |" in text and "| tfi |" in text and out.exists()
 
@@ -168,21 +156,5 @@ def test_skip_bad_skips_every_unreadable_recording_and_scores_the_rest(folder, c
     assert all(why in skipped[name] for name, why in reasons.items())
     assert r["summary"]["files"] == 3  # the good recordings are still scored
     out = tmp_path / "res.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--data",
-                str(folder),
-                "--clip",
-                "teaching",
-                "--classes",
-                "course",
-                "--skip-bad",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert _cli_evaluate(folder, out, "--skip-bad") == 0
     assert out.exists()
