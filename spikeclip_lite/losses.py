@@ -64,7 +64,7 @@ def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of (B, 1, H, W) images with std ``sigma`` pixels (reflecting borders); 0 = identity."""
     if sigma <= 0:
         return x
-    r = max(1, int(3 * sigma + 0.5))
+    r = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))  # reflect padding needs r < H, W
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._tensor import ArrayLike, back, check_finite, to_torch
+from .losses import lowpass
 
 __all__ = ["psnr", "ssim", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
 
@@ -91,11 +92,7 @@ def _hf_share(a: torch.Tensor, sigma: float) -> torch.Tensor:
     if min(H, W) < 4:
         raise ValueError(f"images must be at least 4×4, got {H}×{W}")
     a4 = a.reshape(-1, 1, H, W)
-    r = max(1, min(int(3 * sigma + 0.5), min(H, W) - 1))
-    t = torch.arange(-r, r + 1, dtype=a.dtype, device=a.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    low = F.conv2d(F.conv2d(F.pad(a4, (r, r, r, r), mode="reflect"), k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+    low = lowpass(a4, sigma)
     var = a4.var(dim=(-2, -1), unbiased=False)
     hf = (a4 - low).var(dim=(-2, -1), unbiased=False)
     return torch.where(var > 1e-12, hf / var.clamp_min(1e-12), torch.zeros_like(var)).reshape(a.shape[:-2])

@@ -132,7 +132,7 @@ FULL = PipelineConfig(
     steps_supervised=2000,
     fidelity_blur=1.5,
     defences=Defences(anchor_blur=1.5),
-    # The full-size fixes (128² proxy, validation scenes; README "Why full size failed"): the guide's 64²
+    # The full-size fixes (128² proxy, validation scenes; docs/full_size.md): the guide's 64²
     # input saw the outputs shrunk, so their texture was invisible to it, and at logit scale 100 the learned
     # prompts put P(HQ) at 0.000 for every output, so −P(HQ) had no gradient. Fine − coarse: +0.00 dB →
     # +1.45 dB on moving scenes.
@@ -173,9 +173,9 @@ def _parse(name: str, text: str, current: object) -> object:
     return None if text.lower() == "none" else text
 
 
-#: Allowed values of each setting: (low, high) bounds, inclusive (None = unbounded), or a tuple of choices.
 _COUNTS = ("n_train", "n_val", "n_test", "n_hq", "batch")
 _STEPS = ("steps_coarse", "steps_prompts", "steps_fine", "steps_supervised", "warmup_steps")
+#: Allowed values of each setting: (low, high) bounds, inclusive (None = unbounded), or a tuple of choices.
 LIMITS: dict[str, tuple] = {
     "size": (32, 1024),
     **{k: (1, None) for k in _COUNTS},
@@ -255,11 +255,11 @@ def score_images(
         "ssim": ref(metrics.ssim),
         "aligned_psnr": ref(metrics.aligned_psnr),
         "texture": ref(metrics.texture_ratio),
-        "judge_accuracy": float((judge.zero_shot(x, classes).argmax(1).cpu() == labels).float().mean()),
+        "judge_accuracy": float((judge.zero_shot(x, classes).argmax(1) == labels).float().mean()),
         "judge_quality": float(judge.quality_score(x).mean()),
     }
     if guide is not None:
-        out["guide_accuracy_circular"] = float((guide.zero_shot(x, classes).argmax(1).cpu() == labels).float().mean())
+        out["guide_accuracy_circular"] = float((guide.zero_shot(x, classes).argmax(1) == labels).float().mean())
         out["guide_quality_circular"] = float(guide.quality_score(x).mean())
     return out
 

@@ -332,8 +332,7 @@ def train_prompts(
     low-quality images (coarse outputs, TFP, TFI), each (N, H, W) in [0, 1].
 
     ``scale``: the logit scale of the prompt softmax (CLIP-LIT: 100). ``native``: judge guide-sized
-    windows at native resolution (:func:`quality_views`), as the fine stage will with
-    ``Defences.native_quality``.
+    windows at native resolution (:func:`quality_views`), as the fine stage will with ``native=True``.
     """
     dev = _device(cfg)
     pair.to(dev)
