@@ -29,3 +29,34 @@ def make_tiny_clip(seed: int = 0) -> Clip:
 @pytest.fixture(scope="session")
 def tiny_clip() -> Clip:
     return make_tiny_clip()
+
+
+def write_bad_uhsr_files(d, rng) -> dict[str, str]:
+    """Write the three kinds of bad UHSR recording that once escaped ``--skip-bad`` into ``d``;
+    returns ``{file name: words of the error it must raise}``."""
+    import io as pyio
+    import zipfile
+
+    from spikeclip_lite import io
+
+    good = (rng.random((20, 250, 250)) < 0.05).astype(np.uint8)
+    flipped = io.write_uhsr(d / "flipped.npz", good, 1)
+    raw = bytearray(flipped.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the compressed 'spk' member
+    flipped.write_bytes(bytes(raw))
+    np.save(d / "plain.npy", good)
+    (d / "plain.npy").rename(d / "renamed.npz")
+    header = pyio.BytesIO()  # a header claiming 10⁶ frames (58 GiB) over a few bytes of data
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 250, 250)})
+    with zipfile.ZipFile(d / "huge.npz", "w") as zf:
+        zf.writestr("spk.npy", header.getvalue() + b"\x00" * 64)
+        zf.writestr("label.npy", npy_bytes(np.array(1)))
+    return {"flipped.npz": "CRC", "renamed.npz": "not a zip", "huge.npz": "claims 1000000 frames"}
+
+
+def npy_bytes(a: np.ndarray) -> bytes:
+    import io as pyio
+
+    buf = pyio.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()

@@ -3,6 +3,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import write_bad_uhsr_files
 
 from spikeclip_lite import evaluate, io, models, nriqa, samples
 from spikeclip_lite.__main__ import main
@@ -146,9 +147,7 @@ def test_cli_evaluate(folder, tmp_path, capsys):
 
 
 def test_skip_bad_skips_every_unreadable_recording_and_scores_the_rest(folder, clip, rng, tmp_path):
-    from test_io import _bad_uhsr_files
-
-    reasons = _bad_uhsr_files(folder, rng)
+    reasons = write_bad_uhsr_files(folder, rng)
     io.write_uhsr(folder / "7.npz", (rng.random((200, 250, 250)) < 0.03).astype(np.uint8), 500)  # label out of range
     r = evaluate.evaluate(folder, "tfp", clip, classes="course", skip_bad=True, progress=False)
     skipped = {s["file"]: s["error"] for s in r["skipped"]}

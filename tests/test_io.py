@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import write_bad_uhsr_files
 
 from spikeclip_lite import io
 
@@ -104,36 +105,8 @@ def test_class_lists():
     assert io.UCIFAR_CLASSES == cifar
 
 
-def _bad_uhsr_files(d, rng):
-    """The three kinds of bad recording that once escaped --skip-bad, and the label range."""
-    import io as pyio
-    import zipfile
-
-    good = (rng.random((20, 250, 250)) < 0.05).astype(np.uint8)
-    flipped = io.write_uhsr(d / "flipped.npz", good, 1)
-    raw = bytearray(flipped.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF  # one flipped byte inside the compressed 'spk' member
-    flipped.write_bytes(bytes(raw))
-    np.save(d / "plain.npy", good)
-    (d / "plain.npy").rename(d / "renamed.npz")
-    header = pyio.BytesIO()  # a header claiming 10⁶ frames (58 GiB) over a few bytes of data
-    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 250, 250)})
-    with zipfile.ZipFile(d / "huge.npz", "w") as zf:
-        zf.writestr("spk.npy", header.getvalue() + b"\x00" * 64)
-        zf.writestr("label.npy", _npy_bytes(np.array(1)))
-    return {"flipped.npz": "CRC", "renamed.npz": "not a zip", "huge.npz": "claims 1000000 frames"}
-
-
-def _npy_bytes(a):
-    import io as pyio
-
-    buf = pyio.BytesIO()
-    np.save(buf, a)
-    return buf.getvalue()
-
-
 def test_bad_uhsr_files_are_named_before_anything_large_is_loaded(tmp_path, rng):
-    for name, why in _bad_uhsr_files(tmp_path, rng).items():
+    for name, why in write_bad_uhsr_files(tmp_path, rng).items():
         with pytest.raises(ValueError, match=why):
             io.read_uhsr(tmp_path / name)
 
