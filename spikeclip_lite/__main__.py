@@ -80,6 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--height", type=int, default=250)
     p_eval.add_argument("--width", type=int, default=400)
     p_eval.add_argument("--header-columns", type=int, default=0)
+    p_eval.add_argument(
+        "--tfp-window",
+        type=int,
+        default=None,
+        metavar="N",
+        help="TFP over N frames (odd) centred on the middle frame; default: all frames (SpikeCLIP's TFP). "
+        "Spike-Zoo uses 41",
+    )
+    p_eval.add_argument(
+        "--pad",
+        default="zero",
+        choices=["zero", "reflect"],
+        help="LRN padding: zero (the released weights, the official numbers) or reflect (20 px, Spike-Zoo's)",
+    )
+    p_eval.add_argument("--save-images", type=Path, default=None, metavar="DIR", help="write every image as a PNG")
     p_eval.add_argument("--out", type=Path, default=Path("outputs/evaluate.json"))
     args = parser.parse_args(argv)
 
@@ -135,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "evaluate":
-        from .clip import load_clip
+        from .clip import ClipUnavailableError, load_clip
         from .evaluate import evaluate, format_summary, write_results
         from .models import load_lrn
 
@@ -150,12 +165,26 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 weights = Path(args.weights)
             lrn = load_lrn(weights)
-        clip = load_clip(args.clip, device=args.device)
+        try:
+            clip = load_clip(args.clip, device=args.device)
+        except ClipUnavailableError as err:
+            parser.exit(2, f"error: {err}\n")
         if lrn is not None:
             lrn = lrn.to(clip.device)
         results = {
             m: evaluate(
-                args.data, m, clip, lrn, args.classes, args.skip_bad, args.height, args.width, args.header_columns
+                args.data,
+                m,
+                clip,
+                lrn,
+                args.classes,
+                args.skip_bad,
+                args.height,
+                args.width,
+                args.header_columns,
+                tfp_window=args.tfp_window,
+                pad=args.pad,
+                save_images=args.save_images,
             )
             for m in args.method
         }
@@ -164,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             for bad in r["skipped"]:
                 print(f"skipped ({m}): {bad['file']}: {bad['error']}")
         write_results(results, args.out)
-        print(f"CLIP: {clip.name}; details in {args.out}")
+        saved = f"; images in {args.save_images}" if args.save_images else ""
+        print(
+            f"CLIP: {clip.name} (it scored each method's raw output, as the official evaluation does); "
+            f"details in {args.out}{saved}"
+        )
         return 0
     if args.command == "samples":
         from .samples import DEFAULT_DIR, make_samples

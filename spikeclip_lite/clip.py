@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import warnings
 from collections.abc import Sequence
@@ -127,6 +128,21 @@ class Clip:
         """Unit-norm text features (N, D)."""
         with torch.no_grad():
             return F.normalize(self.model.encode_text(self.tokenize(texts)), dim=-1)
+
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` this model has no embedding for (a token whose embedding row is all
+        zeros). The teaching CLIP stores only the tokens of its training captions, so any other word
+        embeds as nothing; OpenAI's CLIP knows every word. Returns them in order, without repeats."""
+        table = getattr(self.model, "token_embedding", None)
+        if table is None:  # a text tower without a token table (not open_clip's CLIP): cannot tell
+            return []
+        unknown: list[str] = []
+        for word in dict.fromkeys(re.findall(r"[^\W_]+", text.lower())):
+            ids = self.tokenize([word])[0]
+            ids = ids[ids != 0][1:-1]  # drop padding and the start/end-of-text tokens
+            if bool((table.weight[ids].abs().sum(-1) == 0).any()):
+                unknown.append(word)
+        return unknown
 
     def class_features(self, classes: Sequence[str], template: str = CLASS_TEMPLATE) -> torch.Tensor:
         """Text features (C, D) of ``template.format(name)`` for each class."""

@@ -1,10 +1,21 @@
 """The paper's evaluation on real or simulated recordings: reconstruct, classify with CLIP, score quality.
 
 ``python -m spikeclip_lite evaluate --data DIR_OR_FILE --method tfp|tfi|tfstp|lrn [--weights FILE|released]``
-reconstructs every UHSR ``.npz`` or raw ``.dat`` file, reports CLIP zero-shot accuracy with the
-dataset's class list (docs/facts.md §2), the CLIP quality score, and no-reference IQA (offline measures
-always; NIQE/BRISQUE when ``pyiqa`` can run). A corrupt file stops the run, naming the file, unless
-``skip_bad`` is set; skipped files are listed.
+reconstructs every UHSR ``.npz`` or raw ``.dat`` file (or a Spike-Zoo folder: ``spike/*.dat`` + ``gt/*.png``)
+and scores it the way the authors' evaluation does:
+
+- **What is scored.** CLIP and the no-reference metrics (NIQE, BRISQUE, … from ``pyiqa``) see the method's
+  *raw* output: the LRN's unclamped output at full size, TFP/TFI/TFSTP's rate image as computed. The
+  *display* image (the raw one scaled by its 99.5 % quantile and clipped to [0, 1]) is kept apart: it is
+  what ``--save-images`` writes and what the course's own measures (noise σ, sharpness) use.
+- **Ground truth**, when a recording has one (:func:`io.read_ground_truth`): PSNR and SSIM as Spike-Zoo
+  computes them (the raw output clipped to [0, 1], scikit-image's SSIM: :func:`metrics.ssim_uniform`),
+  LPIPS when its package and weights are present, and the course's aligned PSNR (gain/offset fitted).
+- **Honest n/a.** A number that would mean nothing is ``None`` with its reason in ``summary["notes"]``:
+  zero-shot accuracy when the CLIP does not know the class names (the teaching CLIP and U-CALTECH),
+  NIQE/BRISQUE without ``pyiqa`` or its weights, GT metrics without a ground truth.
+
+A corrupt file stops the run, naming the file, unless ``skip_bad`` is set; skipped files are listed.
 """
 
 from __future__ import annotations
@@ -15,14 +26,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import baselines, io, models, nriqa
-from .clip import Clip
+from . import baselines, io, metrics, models, nriqa
+from .clip import CLASS_TEMPLATE, Clip
 from .data import CLASSES as COURSE_CLASSES
 from .spike_data import normalise_rate
 
-__all__ = ["CLASS_LISTS", "FileResult", "find_streams", "load_stream", "reconstruct_stream", "evaluate", "UHSRDataset"]
+__all__ = [
+    "CLASS_LISTS",
+    "Reconstruction",
+    "FileResult",
+    "find_streams",
+    "load_stream",
+    "reconstruct",
+    "reconstruct_stream",
+    "unknown_classes",
+    "evaluate",
+    "UHSRDataset",
+]
 
 #: Class lists by dataset name (index → name).
 CLASS_LISTS: dict[str, tuple[str, ...]] = {
@@ -31,11 +54,29 @@ CLASS_LISTS: dict[str, tuple[str, ...]] = {
     "course": COURSE_CLASSES,
 }
 METHODS = ("tfp", "tfi", "tfstp", "lrn")
+#: LRN inference padding: "zero" = the network's own (the released weights, the official numbers);
+#: "reflect" = Spike-Zoo's: the voxels are reflect-padded by REFLECT_PAD pixels and the output cropped back.
+PADS = ("zero", "reflect")
+REFLECT_PAD = 20
+#: The pyiqa metrics the evaluation asks for (the paper's NIQE and BRISQUE; LIQE and CLIP-IQA as pyiqa defines them).
+PYIQA_METRICS = ("niqe", "brisque", "liqe", "clipiqa")
+
+
+@dataclass
+class Reconstruction:
+    """One method's image of one recording.
+
+    raw (H, W): the method's own output, what the official protocol scores (LRN unclamped).
+    display (H, W) in [0, 1]: ``raw`` scaled by its 99.5 % quantile and clipped (saved PNGs, course measures).
+    """
+
+    raw: torch.Tensor
+    display: torch.Tensor
 
 
 @dataclass
 class FileResult:
-    """One recording's evaluation."""
+    """One recording's evaluation (GT fields are None without a ground truth)."""
 
     file: str
     label: int | None
@@ -45,16 +86,23 @@ class FileResult:
     clip_quality: float
     noise_sigma: float
     sharpness: float
+    psnr: float | None = None
+    ssim: float | None = None
+    aligned_psnr: float | None = None
+    lpips: float | None = None
 
 
 def find_streams(path: Path) -> list[Path]:
-    """A file, or every ``.npz``/``.dat`` in a folder (sorted by number when the names are numbers)."""
+    """A file, or every recording in a folder: ``.npz``/``.dat`` files (sorted by number when the names
+    are numbers; ``*_gt.npz`` ground-truth files skipped), or ``spike/*.dat`` in Spike-Zoo's layout."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"no file or folder at {path}")
-    files = [p for p in path.iterdir() if p.suffix in (".npz", ".dat")]
+    if (path / "spike").is_dir():  # Spike-Zoo: spike/NAME.dat with gt/NAME.png
+        path = path / "spike"
+    files = [p for p in path.iterdir() if p.suffix in (".npz", ".dat") and not p.stem.endswith("_gt")]
     if not files:
         raise FileNotFoundError(f"{path} holds no .npz or .dat recordings")
     return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
@@ -87,19 +135,89 @@ def central_frames(spikes: np.ndarray | torch.Tensor, n: int = 200) -> np.ndarra
     return spikes[..., start : start + n, :, :]
 
 
-def reconstruct_stream(spikes: np.ndarray, method: str, lrn: models.LRN | None = None) -> torch.Tensor:
-    """One image (H, W) in [0, 1] from a (T, H, W) stream with ``method``."""
+def run_lrn(lrn: models.LRN, spikes: np.ndarray, pad: str = "zero") -> torch.Tensor:
+    """The LRN's raw output (H, W) for the central 200 frames of a (T, H, W) stream.
+
+    ``pad="zero"``: the network's own zero padding (a dark 1–3 px frame at the border with the released
+    weights); ``"reflect"``: the voxels are reflect-padded by :data:`REFLECT_PAD` px and the output cropped
+    back, so every border pixel sees image-like context.
+    """
+    if pad not in PADS:
+        raise ValueError(f"pad is one of {PADS}, got {pad!r}")
+    dev = next(lrn.parameters()).device
+    vox = models.voxelize(torch.from_numpy(np.ascontiguousarray(central_frames(spikes))))[None].to(dev)
+    H, W = vox.shape[-2:]
+    if pad == "reflect":
+        if min(H, W) <= REFLECT_PAD:
+            raise ValueError(f"reflect padding by {REFLECT_PAD} px needs frames larger than that, got {H}×{W}")
+        vox = F.pad(vox, (REFLECT_PAD,) * 4, mode="reflect")
+    with torch.no_grad():
+        out = lrn(vox)[0, 0].float().cpu()
+    return out[REFLECT_PAD : REFLECT_PAD + H, REFLECT_PAD : REFLECT_PAD + W] if pad == "reflect" else out
+
+
+def reconstruct(
+    spikes: np.ndarray,
+    method: str,
+    lrn: models.LRN | None = None,
+    tfp_window: int | None = None,
+    pad: str = "zero",
+) -> Reconstruction:
+    """One :class:`Reconstruction` of a (T, H, W) stream with ``method``.
+
+    ``tfp_window``: TFP over this many frames (odd) centred on the middle frame; None = all frames
+    (SpikeCLIP's TFP). ``pad``: the LRN's padding (:func:`run_lrn`).
+    """
     if method == "lrn":
         if lrn is None:
             raise ValueError("method 'lrn' needs weights (--weights FILE or --weights released)")
-        dev = next(lrn.parameters()).device
-        vox = models.voxelize(torch.from_numpy(np.ascontiguousarray(central_frames(spikes))))[None].to(dev)
-        with torch.no_grad():
-            out = lrn(vox)[0, 0].float().cpu()
-        return normalise_rate(out.clamp_min(0))
-    if method not in baselines.METHODS:
+        raw = run_lrn(lrn, spikes, pad)
+    elif method in baselines.METHODS:
+        s = torch.from_numpy(np.ascontiguousarray(spikes))
+        if method == "tfp" and tfp_window is not None:
+            T = s.shape[0]
+            if tfp_window < 1 or tfp_window % 2 == 0 or tfp_window > T:
+                raise ValueError(f"--tfp-window must be an odd number of frames in [1, {T}], got {tfp_window}")
+            raw = torch.as_tensor(baselines.tfp(s, center=T // 2, half_window=tfp_window // 2)).float()
+        else:
+            raw = torch.as_tensor(baselines.reconstruct(s, method)).float()
+    else:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    return normalise_rate(torch.as_tensor(baselines.reconstruct(torch.from_numpy(spikes), method)))
+    return Reconstruction(raw, normalise_rate(raw.clamp_min(0)))
+
+
+def reconstruct_stream(spikes: np.ndarray, method: str, lrn: models.LRN | None = None) -> torch.Tensor:
+    """The display image (H, W) in [0, 1] of :func:`reconstruct` (for figures)."""
+    return reconstruct(spikes, method, lrn).display
+
+
+def unknown_classes(clip: Clip, names: tuple[str, ...] | list[str]) -> list[str]:
+    """The class names with a word ``clip`` has no embedding for (:meth:`Clip.unknown_words`)."""
+    return [n for n in names if clip.unknown_words(CLASS_TEMPLATE.format(n))]
+
+
+def _lpips_scorer() -> tuple[object | None, str]:
+    """Spike-Zoo's LPIPS (AlexNet) as ``f(x, ref) → float`` for grey images in [0, 1], or (None, reason)."""
+    try:
+        import lpips  # optional: pip install lpips (its backbone's weights are downloaded on first use)
+    except ImportError:
+        return None, "the lpips package is not installed (pip install lpips; needs internet once for its weights)"
+    try:
+        net = lpips.LPIPS(net="alex", verbose=False).eval()
+    except Exception as err:  # offline: the AlexNet weights cannot be fetched
+        return None, f"LPIPS could not load its weights: {type(err).__name__}: {err}"
+
+    def score(x: torch.Tensor, ref: torch.Tensor) -> float:
+        a, b = (t.clamp(0, 1)[None, None].expand(1, 3, -1, -1) * 2 - 1 for t in (x, ref))
+        with torch.no_grad():
+            return float(net(a, b).flatten()[0])
+
+    return score, "ok"
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
 
 
 def evaluate(
@@ -114,79 +232,146 @@ def evaluate(
     header_columns: int = 0,
     progress: bool = True,
     use_pyiqa: bool = True,
+    tfp_window: int | None = None,
+    pad: str = "zero",
+    save_images: Path | str | None = None,
 ) -> dict:
-    """Evaluate every recording under ``data``; returns ``{"files": [...], "summary": {...}, "skipped": [...]}``."""
+    """Evaluate every recording under ``data``; returns ``{"files": [...], "summary": {...}, "skipped": [...]}``.
+
+    ``summary["notes"]`` gives the reason for every metric reported as None. ``save_images``: a folder
+    that receives each display image as ``<recording>_<method>.png``.
+    """
     if classes not in CLASS_LISTS:
         raise ValueError(f"unknown class list {classes!r}; choose one of {sorted(CLASS_LISTS)}")
     names = CLASS_LISTS[classes]
     files = find_streams(Path(data))
+    notes: dict[str, str] = {}
     text = clip.class_features(names) if clip is not None else None
-    results, skipped, images = [], [], []
+    unknown = unknown_classes(clip, names) if clip is not None else []
+    if clip is None:
+        notes["zero_shot_accuracy"] = notes["clip_quality"] = "no CLIP given"
+    elif unknown:
+        notes["zero_shot_accuracy"] = (
+            f"{clip.name} does not know the words of {len(unknown)} of the {len(names)} '{classes}' class names "
+            f"(e.g. {', '.join(repr(n) for n in unknown[:3])}): its zero-shot accuracy would mean nothing. "
+            "Use a real CLIP (--clip ViT-B-32, online once)."
+        )
+    lpips_score, lpips_status = None, "no recording has a ground truth"
+    if save_images is not None:
+        save_images = Path(save_images)
+        save_images.mkdir(parents=True, exist_ok=True)
+    results, skipped, raws = [], [], []
     for path in tqdm(files, desc=f"evaluating {method}", disable=not progress):
         try:
             spikes, label = load_stream(path, height, width, header_columns, n_classes=len(names))
-            img = reconstruct_stream(spikes, method, lrn)
+            gt = io.read_ground_truth(path)
+            if gt is not None and gt.shape != spikes.shape[1:]:
+                raise ValueError(f"its ground truth is {gt.shape[0]}×{gt.shape[1]}, the frames {spikes.shape[1:]}")
+            rec = reconstruct(spikes, method, lrn, tfp_window, pad)
         except (ValueError, OSError) as err:
             if not skip_bad:
                 raise ValueError(f"{path.name}: {err} (use --skip-bad to skip bad files)") from err
             skipped.append({"file": path.name, "error": str(err)})
             continue
-        x = img[None, None]
+        x = rec.raw[None, None]
         pred, quality = -1, float("nan")
         if clip is not None:
             with torch.no_grad():
                 pred = int(clip.logits(x, text).argmax(1))
             quality = float(clip.quality_score(x)[0])
-        results.append(
-            FileResult(
-                file=path.name,
-                label=label,
-                predicted=pred,
-                predicted_name=names[pred] if pred >= 0 else "",
-                correct=None if label is None or pred < 0 else pred == label,
-                clip_quality=quality,
-                noise_sigma=float(nriqa.noise_sigma(img)[0]),
-                sharpness=float(nriqa.sharpness(img)[0]),
-            )
+        r = FileResult(
+            file=path.name,
+            label=label,
+            predicted=pred,
+            predicted_name=names[pred] if pred >= 0 else "",
+            correct=None if label is None or pred < 0 or unknown else pred == label,
+            clip_quality=quality,
+            noise_sigma=float(nriqa.noise_sigma(rec.display)[0]),
+            sharpness=float(nriqa.sharpness(rec.display)[0]),
         )
-        images.append(img)
+        if gt is not None:
+            out01, ref = rec.raw.clamp(0, 1).numpy(), gt
+            r.psnr = float(metrics.psnr(out01, ref))
+            r.ssim = float(metrics.ssim_uniform(out01, ref))
+            r.aligned_psnr = float(metrics.aligned_psnr(rec.raw.numpy(), ref))
+            if lpips_status == "no recording has a ground truth":
+                lpips_score, lpips_status = _lpips_scorer()
+            if lpips_score is not None:
+                r.lpips = lpips_score(rec.raw, torch.from_numpy(ref))
+        if save_images is not None:
+            _save_png(rec.display, save_images / f"{path.stem}_{method}.png")
+        results.append(r)
+        raws.append(rec.raw)
     if not results:
         raise ValueError(f"no recording under {data} could be evaluated; skipped: {skipped}")
     labelled = [r for r in results if r.correct is not None]
+    if clip is not None and not unknown and not labelled:
+        notes["zero_shot_accuracy"] = "no recording carries a class label (.dat files have none)"
+    for key in ("psnr", "ssim", "aligned_psnr"):
+        if all(getattr(r, key) is None for r in results):
+            notes[key] = "no recording has a ground truth"
+    if all(r.lpips is None for r in results):
+        notes["lpips"] = lpips_status
     summary = {
         "method": method,
         "files": len(results),
         "skipped": len(skipped),
         "classes": classes,
         "clip": clip.name if clip is not None else None,
+        "scored_image": "raw",
+        "tfp_window": tfp_window if method == "tfp" else None,
+        "pad": pad if method == "lrn" else None,
         "zero_shot_accuracy": float(np.mean([r.correct for r in labelled])) if labelled else None,
-        "clip_quality": float(np.nanmean([r.clip_quality for r in results])),
+        "clip_quality": float(np.nanmean([r.clip_quality for r in results])) if clip is not None else None,
         "noise_sigma": float(np.mean([r.noise_sigma for r in results])),
         "sharpness": float(np.mean([r.sharpness for r in results])),
+        **{k: _mean([getattr(r, k) for r in results]) for k in ("psnr", "ssim", "aligned_psnr", "lpips")},
     }
     if use_pyiqa:
-        same_size = len({tuple(i.shape) for i in images}) == 1
-        scores, status = nriqa.pyiqa_scores(torch.stack(images)) if same_size else (None, "mixed sizes")
+        same_size = len({tuple(i.shape) for i in raws}) == 1
+        scores, status = nriqa.pyiqa_scores(torch.stack(raws), PYIQA_METRICS) if same_size else (None, "mixed sizes")
         summary["pyiqa"] = status
-        if scores is not None:
-            summary.update({k: float(v.mean()) for k, v in scores.items()})
+        for name in PYIQA_METRICS:
+            if scores is not None and name in scores:
+                summary[name] = float(scores[name].mean())
+            else:
+                summary[name] = None
+                why = [part for part in status.split("; ") if part.startswith(f"{name}:")]
+                notes[name] = status if scores is None else (why[0] if why else f"pyiqa could not run {name}")
+    summary["notes"] = notes
     return {"files": [asdict(r) for r in results], "summary": summary, "skipped": skipped}
 
 
+def _save_png(image: torch.Tensor, path: Path) -> None:
+    """An (H, W) image in [0, 1] as an 8-bit grey PNG, written atomically."""
+    from PIL import Image
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    Image.fromarray((image.clamp(0, 1).numpy() * 255).round().astype(np.uint8), mode="L").save(tmp)
+    tmp.replace(path)
+
+
 def format_summary(rows: list[dict]) -> str:
-    """Markdown table of several ``evaluate`` summaries (one per method)."""
-    lines = [
-        "| method | files | zero-shot acc | CLIP quality | noise σ ↓ | sharpness | NIQE ↓ | BRISQUE ↓ |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    """Markdown table of several ``evaluate`` summaries (one per method); n/a = not computable here
+    (the reasons follow the table)."""
+    gt = any(s.get("psnr") is not None for s in rows)
+    head = "| method | files | zero-shot acc | CLIP quality | noise σ ↓ | sharpness | NIQE ↓ | BRISQUE ↓ |"
+    head += " PSNR | SSIM | aligned PSNR | LPIPS ↓ |" if gt else ""
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for s in rows:
-        lines.append(
-            f"| {s['method']} | {s['files']} | {fmt(s['zero_shot_accuracy'])} | {fmt(s['clip_quality'])} | "
-            f"{fmt(s['noise_sigma'])} | {fmt(s['sharpness'])} | {fmt(s.get('niqe'))} | "
-            f"{fmt(s.get('brisque'))} |"
-        )
-    return "\n".join(lines)
+        cells = [s["method"], str(s["files"])]
+        cells += [fmt(s.get(k)) for k in ("zero_shot_accuracy", "clip_quality", "noise_sigma", "sharpness")]
+        cells += [fmt(s.get(k)) for k in ("niqe", "brisque")]
+        if gt:
+            cells += [fmt(s.get(k)) for k in ("psnr", "ssim", "aligned_psnr", "lpips")]
+        lines.append("| " + " | ".join(cells) + " |")
+    reasons = {}
+    for s in rows:
+        for k, why in s.get("notes", {}).items():
+            if k in ("zero_shot_accuracy", "niqe", "brisque", "lpips") or (gt and k in ("psnr", "ssim")):
+                reasons.setdefault(f"{k}: {why}", None)
+    return "\n".join(lines + [f"n/a {r}" for r in reasons])
 
 
 class UHSRDataset(torch.utils.data.Dataset):

@@ -25,6 +25,8 @@ __all__ = [
     "UCIFAR_CLASSES",
     "UCALTECH_CLASSES",
     "UHSR_CROP",
+    "read_png_gray",
+    "read_ground_truth",
     "MAX_UHSR_FRAMES",
 ]
 
@@ -226,3 +228,64 @@ def write_uhsr(path: PathLike, spikes: ArrayLike, label: int, label_name: str | 
     np.savez_compressed(tmp, spk=s.cpu().numpy().astype(np.uint8), label=np.array(int(label)), **extra)
     os.replace(tmp, path)
     return path
+
+
+def read_png_gray(path: PathLike) -> np.ndarray:
+    """A PNG (8- or 16-bit, grey, RGB or RGBA) as a float32 (H, W) image in [0, 1]; colour is turned
+    into grey with ITU-R BT.601 luma weights (0.299, 0.587, 0.114)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ground-truth image at {path}")
+    try:
+        with Image.open(path) as im:
+            mode, a = im.mode, np.asarray(im)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"{path} is not a readable image ({err})") from err
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255
+    elif a.dtype in (np.uint16, np.int32) or mode.startswith("I"):
+        a = a.astype(np.float32) / 65535
+    else:
+        a = a.astype(np.float32)
+    if a.ndim == 3:
+        a = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32) if a.shape[-1] >= 3 else a[..., 0]
+    return np.ascontiguousarray(a)
+
+
+def read_ground_truth(stream: PathLike, crop: bool = True) -> np.ndarray | None:
+    """The ground-truth image of a recording, or None when it has none.
+
+    Looked up, in order: a ``gt`` member of a UHSR ``.npz`` (H, W), uint8 0–255 or float in [0, 1];
+    a ``<stem>_gt.npz`` beside it with an ``image`` (the course's samples); for a ``.dat`` in Spike-Zoo's
+    layout (``…/spike/NAME.dat``), ``…/gt/NAME.png``. A UHSR image of 250×250 is cropped like its spikes
+    when ``crop``. Returns float32 (H, W) in [0, 1]; raises ValueError for a ground truth that is not.
+    """
+    stream = Path(stream)
+    gt = None
+    if stream.suffix == ".npz":
+        with np.load(stream, allow_pickle=False) as data:
+            if "gt" in data.files:
+                gt = data["gt"]
+        side = stream.with_name(f"{stream.stem}_gt.npz")
+        if gt is None and side.is_file():
+            with np.load(side, allow_pickle=False) as data:
+                if "image" not in data.files:
+                    raise ValueError(f"{side} has no 'image' (found {data.files})")
+                gt = data["image"]
+        if gt is not None:
+            gt = gt.astype(np.float32) / 255 if gt.dtype == np.uint8 else gt.astype(np.float32)
+            if crop and gt.shape == (250, 250):
+                gt = gt[UHSR_CROP, UHSR_CROP]
+    elif stream.parent.name == "spike":
+        png = stream.parent.parent / "gt" / f"{stream.stem}.png"
+        if png.is_file():
+            gt = read_png_gray(png)
+    if gt is None:
+        return None
+    if gt.ndim != 2:
+        raise ValueError(f"the ground truth of {stream} must be one grey image (H, W), got shape {gt.shape}")
+    if not np.isfinite(gt).all() or gt.min() < 0 or gt.max() > 1:
+        raise ValueError(f"the ground truth of {stream} must hold values in [0, 1] (uint8 0–255 is scaled)")
+    return np.ascontiguousarray(gt)

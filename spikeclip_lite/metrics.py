@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ._tensor import ArrayLike, back, check_finite, to_torch
 from .losses import lowpass
 
-__all__ = ["psnr", "ssim", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
+__all__ = ["psnr", "ssim", "ssim_uniform", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
 
 
 def _pair(x: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -81,6 +81,31 @@ def ssim(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 11, s
     saa = F.conv2d(a4 * a4, w) - mu_a**2
     sbb = F.conv2d(b4 * b4, w) - mu_b**2
     sab = F.conv2d(a4 * b4, w) - mu_a * mu_b
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)
+
+
+def ssim_uniform(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 7) -> ArrayLike | float:
+    """SSIM as scikit-image's ``structural_similarity`` computes it by default (the function Spike-Zoo
+    scores with): a ``win``×``win`` *uniform* window, sample (N−1) covariances, the valid region.
+
+    It reads a few hundredths higher than :func:`ssim` (Gaussian 11×11) on the same images, so a
+    table must say which one it reports.
+    """
+    a, b, was_numpy = _pair(x, ref)
+    H, W = a.shape[-2:]
+    if min(H, W) < win:
+        raise ValueError(f"SSIM needs images of at least {win}×{win}, got {H}×{W}")
+    lead = a.shape[:-2]
+    a4, b4 = a.reshape(-1, 1, H, W), b.reshape(-1, 1, H, W)
+    w = torch.full((1, 1, win, win), 1.0 / win**2, dtype=a.dtype, device=a.device)
+    n = win * win
+    cov = n / (n - 1)  # sample covariance, as scikit-image's default use_sample_covariance=True
+    mu_a, mu_b = F.conv2d(a4, w), F.conv2d(b4, w)
+    saa = cov * (F.conv2d(a4 * a4, w) - mu_a**2)
+    sbb = cov * (F.conv2d(b4 * b4, w) - mu_b**2)
+    sab = cov * (F.conv2d(a4 * b4, w) - mu_a * mu_b)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
     return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)

@@ -54,22 +54,24 @@ def sharpness(images: ArrayLike) -> torch.Tensor:
 
 
 def pyiqa_scores(images: ArrayLike, metrics: tuple[str, ...] = ("niqe", "brisque")) -> tuple[dict | None, str]:
-    """``({metric: (N,) scores}, "ok")`` from pyiqa, or ``(None, reason)`` when unavailable.
+    """``({metric: (N,) scores}, status)`` from pyiqa, or ``(None, reason)`` when pyiqa is missing.
 
-    Lower is better for both. pyiqa fetches model parameters on first use, so offline it is
-    only usable if they were cached before.
+    The images are passed as given (the official evaluation feeds the raw network output, unclamped);
+    grey is repeated to three channels. A metric that cannot run (pyiqa fetches its model files on first
+    use, so offline only cached ones work) is left out of the dict and named in ``status`` with its
+    error; ``status`` is "ok" when every metric ran. NIQE, BRISQUE: lower is better; LIQE, CLIP-IQA: higher.
     """
     try:
         import pyiqa  # optional extra: pip install 'spikeclip-lite[iqa]'
     except ImportError:
         return None, "pyiqa is not installed (pip install pyiqa)"
-    x = _images(images).expand(-1, 3, -1, -1).clamp(0, 1)
-    out = {}
-    try:
-        for name in metrics:
+    x = _images(images).expand(-1, 3, -1, -1)
+    out, failed = {}, []
+    for name in metrics:
+        try:
             metric = pyiqa.create_metric(name, device="cpu", as_loss=False)
             with torch.no_grad():
                 out[name] = metric(x).flatten().cpu()
-    except Exception as err:  # missing model files offline, download errors, …
-        return None, f"pyiqa could not run {name}: {err}"
-    return out, "ok"
+        except Exception as err:  # missing model files offline, download errors, …
+            failed.append(f"{name}: pyiqa could not run it ({type(err).__name__}: {err})")
+    return out, "; ".join(failed) or "ok"

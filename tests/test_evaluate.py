@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import write_bad_uhsr_files
 
-from spikeclip_lite import evaluate, io, models, nriqa, samples
+from spikeclip_lite import evaluate, io, metrics, models, nriqa, samples
 from spikeclip_lite.__main__ import main
 
 
@@ -157,3 +157,141 @@ def test_skip_bad_skips_every_unreadable_recording_and_scores_the_rest(folder, c
     out = tmp_path / "res.json"
     assert _cli_evaluate(folder, out, "--skip-bad") == 0
     assert out.exists()
+
+
+# -- the official protocol, ground truth, images, honest n/a (issue 14) -------------------------------------
+def _spikezoo_folder(root, n=2, size=48, frames=201):
+    """A tiny Spike-Zoo layout: spike/NAME.dat + gt/NAME.png (the true frame at the middle of a moving scene)."""
+    from PIL import Image
+
+    from spikeclip_lite import data, physics
+
+    (root / "spike").mkdir(parents=True)
+    (root / "gt").mkdir()
+    for i in range(n):
+        sc = data.make_scene(40 + i, size=size, motion=True, n_frames=frames)
+        io.write_dat(root / "spike" / f"scene{i}.dat", physics.simulate(sc.video, None, seed=i))
+        gt = (sc.video[frames // 2] * 255).round().astype(np.uint8)
+        Image.fromarray(gt, mode="L").save(root / "gt" / f"scene{i}.png")
+    return root
+
+
+def test_spikezoo_layout_is_scored_against_its_ground_truth(tmp_path, clip):
+    root = _spikezoo_folder(tmp_path / "zoo")
+    assert [p.name for p in evaluate.find_streams(root)] == ["scene0.dat", "scene1.dat"]
+    kw = dict(classes="course", height=48, width=48, progress=False, use_pyiqa=False)
+    r = evaluate.evaluate(root, "tfp", clip, **kw)
+    f = r["files"][0]
+    spikes = io.read_dat(root / "spike" / "scene0.dat", 48, 48)
+    gt = io.read_ground_truth(root / "spike" / "scene0.dat")
+    raw = torch.as_tensor(evaluate.baselines.tfp(torch.from_numpy(spikes))).float()
+    assert f["psnr"] == pytest.approx(float(metrics.psnr(raw.clamp(0, 1).numpy(), gt)), abs=1e-4)
+    assert f["ssim"] == pytest.approx(float(metrics.ssim_uniform(raw.clamp(0, 1).numpy(), gt)), abs=1e-4)
+    assert f["aligned_psnr"] > f["psnr"]  # the gain/offset fit can only help
+    s = r["summary"]
+    assert s["psnr"] is not None and s["zero_shot_accuracy"] is None and "label" in s["notes"]["zero_shot_accuracy"]
+    assert s["lpips"] is None and "lpips" in s["notes"]  # not installed here: reported, with the reason
+    # --tfp-window: 41 frames around the key frame follow the motion better than all 201 frames
+    w = evaluate.evaluate(root, "tfp", clip, tfp_window=41, **kw)
+    assert w["summary"]["tfp_window"] == 41 and w["summary"]["aligned_psnr"] > s["aligned_psnr"] + 1
+    with pytest.raises(ValueError, match="odd number of frames"):
+        evaluate.evaluate(root, "tfp", clip, tfp_window=40, **kw)
+
+
+def test_ssim_uniform_is_scikit_image_structural_similarity(rng):
+    from skimage.metrics import structural_similarity
+
+    a = rng.random((40, 50)).astype(np.float64)
+    b = np.clip(a + 0.1 * rng.standard_normal((40, 50)), 0, 1)
+    assert float(metrics.ssim_uniform(a, b)) == pytest.approx(structural_similarity(a, b, data_range=1.0), abs=1e-9)
+    assert abs(float(metrics.ssim_uniform(a, b)) - float(metrics.ssim(a, b))) > 1e-3  # a different SSIM
+
+
+def test_uhsr_ground_truth_inside_the_file_or_beside_it(tmp_path, rng, clip):
+    spk = (rng.random((200, 250, 250)) < 0.05).astype(np.uint8)
+    gt = (rng.random((250, 250)) * 255).astype(np.uint8)
+    np.savez_compressed(tmp_path / "0.npz", spk=spk, label=np.array(1), gt=gt)
+    io.write_uhsr(tmp_path / "1.npz", spk, 2)  # no ground truth
+    got = io.read_ground_truth(tmp_path / "0.npz")
+    assert got.shape == (224, 224) and np.allclose(got, gt[13:237, 13:237] / 255)
+    assert io.read_ground_truth(tmp_path / "1.npz") is None
+    r = evaluate.evaluate(tmp_path, "tfi", clip, classes="course", progress=False, use_pyiqa=False)
+    with_gt, without = r["files"]
+    assert with_gt["psnr"] is not None and without["psnr"] is None
+    sample = evaluate.evaluate(samples.DEFAULT_DIR / "star_moving_lowlight_uhsr.npz", "tfp", clip, "course")
+    assert sample["files"][0]["aligned_psnr"] is not None  # the course's sample: its _gt.npz beside it
+    np.savez_compressed(tmp_path / "2.npz", spk=spk, label=np.array(1), gt=np.full((250, 250), 2.0, np.float32))
+    with pytest.raises(ValueError, match=r"2.npz.*\[0, 1\]"):
+        evaluate.evaluate(tmp_path, "tfi", clip, classes="course", progress=False, use_pyiqa=False)
+
+
+def test_official_protocol_scores_the_raw_output_and_saves_the_display_image(tmp_path, clip):
+    from PIL import Image
+
+    torch.manual_seed(0)
+    lrn = models.LRN()
+    star = samples.DEFAULT_DIR / "star_moving_lowlight_uhsr.npz"
+    spikes, _ = io.read_uhsr(star)
+    rec = evaluate.reconstruct(spikes, "lrn", lrn)
+    assert float(rec.raw.max()) < 0.2  # an untrained LRN's raw output is dim …
+    assert 0 <= rec.display.min() and float(rec.display.max()) == 1  # … the display image is stretched
+    r = evaluate.evaluate(star, "lrn", clip, lrn, "course", progress=False, use_pyiqa=False, save_images=tmp_path)
+    raw_q = float(clip.quality_score(rec.raw[None, None])[0])
+    assert r["files"][0]["clip_quality"] == pytest.approx(raw_q, abs=1e-5) and r["summary"]["scored_image"] == "raw"
+    png = np.asarray(Image.open(tmp_path / "star_moving_lowlight_uhsr_lrn.png")).astype(np.float32) / 255
+    assert np.abs(png - rec.display.numpy()).max() <= 0.5 / 255 + 1e-6
+
+
+def test_accuracy_is_na_when_the_clip_does_not_know_the_class_names(folder, clip, monkeypatch):
+    r = evaluate.evaluate(folder, "tfp", clip, classes="ucaltech", progress=False, use_pyiqa=False)
+    s = r["summary"]
+    assert s["zero_shot_accuracy"] is None and "does not know" in s["notes"]["zero_shot_accuracy"]
+    assert all(f["correct"] is None for f in r["files"])
+    table = evaluate.format_summary([s])
+    assert "| n/a |" in table and "does not know" in table and "0.000" not in table.split("\n")[2].split("|")[3]
+    monkeypatch.setitem(__import__("sys").modules, "pyiqa", None)  # import fails: pyiqa missing
+    s2 = evaluate.evaluate(folder, "tfp", clip, classes="course", progress=False)["summary"]
+    assert s2["niqe"] is None and "not installed" in s2["notes"]["niqe"]
+    assert isinstance(s2["zero_shot_accuracy"], float)  # the course's classes: the teaching CLIP knows them
+
+
+def test_pyiqa_metrics_run_when_present_and_each_failure_is_named(monkeypatch):
+    import sys
+    import types
+
+    seen = []
+
+    def create_metric(name, device="cpu", as_loss=False):
+        if name == "liqe":
+            raise FileNotFoundError("liqe weights not cached")
+        return lambda x: (seen.append(x.clone()), x.mean(dim=(1, 2, 3)))[1]
+
+    monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
+    imgs = torch.full((2, 16, 16), 1.5)  # raw, above 1: passed unclamped, as the official evaluation does
+    scores, status = nriqa.pyiqa_scores(imgs, evaluate.PYIQA_METRICS)
+    assert set(scores) == {"niqe", "brisque", "clipiqa"} and "liqe" in status and "not cached" in status
+    assert seen[0].shape == (2, 3, 16, 16) and float(seen[0].max()) == 1.5
+
+
+def test_offline_real_clip_is_a_one_line_error(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "--data", str(folder), "--clip", "ViT-B-32", "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and "load_clip('teaching')" in err
+
+
+def test_reflect_padding_removes_the_lrn_border_frame():
+    """A uniform stream: with zero padding the border pixels differ from the centre; with reflect padding
+    (20 px, cropped back) the output is uniform up to the network's receptive field."""
+    torch.manual_seed(0)
+    lrn = models.LRN()
+    spikes = np.zeros((200, 64, 64), np.uint8)
+    spikes[::4] = 1  # every pixel fires every 4th frame
+    zero, refl = evaluate.run_lrn(lrn, spikes, "zero"), evaluate.run_lrn(lrn, spikes, "reflect")
+    assert zero.shape == refl.shape == (64, 64)
+    centre = float(zero[32, 32])
+    assert abs(float(zero[0].mean()) - centre) > 1e-3
+    assert float((refl - centre).abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="pad is one of"):
+        evaluate.run_lrn(lrn, spikes, "circular")
