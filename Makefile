@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= outputs
 
-.PHONY: run course test test-full lab bench lint samples clean help test-gpu install gpu-wheels
+.PHONY: run course test test-full test-browser lab bench lint samples clean help test-gpu install gpu-wheels
 
 help:
 	@echo "make run    - create $(VENV) if missing, install, run SpikeCLIP end to end (fast, offline) into $(OUT)/pipeline"
 	@echo "make course - execute every notebook headless (papermill, fast mode) into $(OUT)/course"
 	@echo "make test   - unit tests + every notebook executed in fast mode (papermill and nbval)"
 	@echo "make test-full - the notebooks whose full mode is cheap on a CPU (01, 02), in full mode (CI runs it)"
+	@echo "make test-browser - the widget notebooks in JupyterLab + headless Chromium: every control moved (screenshots in $(OUT)/browser)"
 	@echo "make lab    - open JupyterLab on the notebooks"
 	@echo "make bench  - benchmark the vectorised code against plain loop references, and LRN inference"
 	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
@@ -44,6 +45,14 @@ test: $(VENV)/.installed
 
 test-full: $(VENV)/.installed
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py -m fullmode -q -s -p no:cacheprovider
+
+# Needs Debian's chromium: installed here with apt-get when run as root, else `sudo apt-get install -y chromium`.
+test-browser: $(VENV)/.installed
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } || \
+	  { echo "make test-browser needs Debian's chromium: sudo apt-get install -y chromium"; exit 1; }
+	@$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install -q -e '.[browser]'
+	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) tests/browser_check.py --out $(OUT)/browser --chromium $$(command -v chromium)
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks

@@ -10,7 +10,7 @@ from matplotlib import animation
 
 from ._tensor import ArrayLike, to_torch
 
-__all__ = ["show_images", "show_frames", "spike_raster", "animate_stream", "as_numpy"]
+__all__ = ["show_images", "show_frames", "spike_raster", "raster_pixels", "animate_stream", "as_numpy"]
 
 
 def as_numpy(x: ArrayLike) -> np.ndarray:
@@ -55,6 +55,20 @@ def show_frames(spikes: ArrayLike, n: int = 8, start: int = 0, size: float = 1.8
     return show_images(frames, [f"frame {start + i}" for i in range(len(frames))], ncols=len(frames), size=size)
 
 
+def raster_pixels(
+    shape: tuple[int, int], n_pixels: int = 12, seed: int = 0, order_by: ArrayLike | None = None
+) -> list[tuple[int, int]]:
+    """``n_pixels`` random ``(row, col)`` pixels of an (H, W) image, sorted by ``order_by`` (H, W)
+    ascending (e.g. the light, so the order does not change with the sensor's settings)."""
+    H, W = shape
+    idx = np.random.default_rng(seed).choice(H * W, size=min(n_pixels, H * W), replace=False)
+    pixels = [(int(i // W), int(i % W)) for i in idx]
+    if order_by is not None:
+        key = as_numpy(order_by)
+        pixels.sort(key=lambda p: float(key[p]))
+    return pixels
+
+
 def spike_raster(
     spikes: ArrayLike,
     pixels: Sequence[tuple[int, int]] | None = None,
@@ -74,10 +88,7 @@ def spike_raster(
     s = as_numpy(spikes)
     T, H, W = s.shape
     if pixels is None:
-        rng = np.random.default_rng(seed)
-        idx = rng.choice(H * W, size=min(n_pixels, H * W), replace=False)
-        pixels = [(int(i // W), int(i % W)) for i in idx]
-        pixels.sort(key=lambda p: s[:, p[0], p[1]].sum())
+        pixels = raster_pixels((H, W), n_pixels, seed, order_by=s.sum(0))
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.3 * len(pixels) + 1))
     for row, (y, x) in enumerate(pixels):

@@ -3,14 +3,19 @@
 Each factory returns ``(widget, state)``. Moving a control recomputes the state
 synchronously (so tests can set ``.value`` and read the state without a kernel) and then
 redraws the figure in an ``Output``. The computation behind each explorer is a plain
-function (``sensor_view``, ``window_view``) that notebooks also call directly, because a
-widget callback swallows exceptions.
+function (``sensor_view``, ``window_view``, ``prompt_view``) that notebooks also call directly,
+because a widget callback swallows exceptions. Each explorer also has a status line (an
+``HTML`` widget, ``state.settings["status"]`` mirrors its text): an error raised while
+updating is shown there in red instead of vanishing into the browser's log, and the figure
+keeps the last settings that worked.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -30,6 +35,7 @@ __all__ = [
     "PromptView",
     "prompt_view",
     "prompt_explorer",
+    "unknown_words_note",
 ]
 
 
@@ -81,17 +87,39 @@ def show_in(out: W.Output, fig: plt.Figure) -> None:
     )
 
 
-def _draw_sensor(view: SensorView, image: np.ndarray) -> plt.Figure:
+def _status_line() -> W.HTML:
+    return W.HTML(value="", layout=W.Layout(min_height="1.6em"))
+
+
+def _guarded(update: Callable[[], str], status: W.HTML) -> Callable[[object], None]:
+    """A widget callback that runs ``update`` (which returns a note to show, or "") and shows any
+    exception in ``status`` in red, naming its type, instead of letting ipywidgets swallow it."""
+
+    def callback(_: object = None) -> None:
+        try:
+            note = update()
+        except Exception as err:  # noqa: BLE001 - shown to the user, not hidden
+            status.value = f'<span style="color:#b00020">⚠ {type(err).__name__}: {html.escape(str(err))}</span>'
+            return
+        status.value = f'<span style="color:#8a5a00">{note}</span>' if note else ""
+
+    return callback
+
+
+def _draw_sensor(view: SensorView, image: np.ndarray, tfp_max: float, pixels: list[tuple[int, int]]) -> plt.Figure:
+    """Light, TFP on a *fixed* scale (0 … ``tfp_max`` spikes/frame, so dimming the light darkens the
+    panel) and a raster of the same ``pixels`` at every setting."""
     fig = plt.figure(figsize=(11, 3.2))
-    gs = fig.add_gridspec(1, 3, width_ratios=[1, 1, 2])
+    gs = fig.add_gridspec(1, 3, width_ratios=[1, 1.2, 2])
     ax0, ax1, ax2 = fig.add_subplot(gs[0]), fig.add_subplot(gs[1]), fig.add_subplot(gs[2])
     ax0.imshow(image, cmap="gray", vmin=0, vmax=1)
     ax0.set_title("light (ground truth)")
-    ax1.imshow(view.tfp, cmap="gray")
+    shown = ax1.imshow(view.tfp, cmap="gray", vmin=0, vmax=tfp_max)
+    fig.colorbar(shown, ax=ax1, fraction=0.046, pad=0.03, label="spikes / frame")
     ax1.set_title(f"TFP, rate {view.rate:.3f}/px/frame")
     for a in (ax0, ax1):
         a.axis("off")
-    viz.spike_raster(view.spikes, n_pixels=10, intensity=image, ax=ax2)
+    viz.spike_raster(view.spikes, pixels=pixels, intensity=image, ax=ax2)
     fig.tight_layout()
     return fig
 
@@ -99,7 +127,9 @@ def _draw_sensor(view: SensorView, image: np.ndarray) -> plt.Figure:
 def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tuple[W.Widget, SensorView]:
     """Sliders for light level and threshold, a noise-preset menu → raster and TFP.
 
-    Returns ``(widget, state)``; ``state`` is a :class:`SensorView` updated in place.
+    Returns ``(widget, state)``; ``state`` is a :class:`SensorView` updated in place. The TFP panel
+    keeps the scale of the starting settings (light ×1, θ = 1, ideal) and the raster keeps its
+    pixels (sorted by their light), so what changes on screen is what the sensor does.
     """
     img = viz.as_numpy(image).astype(np.float32)
     light = W.FloatLogSlider(
@@ -107,18 +137,22 @@ def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tup
     )
     thr = W.FloatSlider(value=1.0, min=0.5, max=4.0, step=0.1, description="threshold θ", continuous_update=False)
     preset = W.Dropdown(options=sorted(physics.PRESETS), value="ideal", description="noise")
-    out = W.Output()
+    out, status = W.Output(), _status_line()
     state = sensor_view(img, 1.0, 1.0, "ideal", n_frames, seed)
+    tfp_max = max(float(state.tfp.max()), 1e-3)
+    pixels = viz.raster_pixels(img.shape, n_pixels=10, seed=seed, order_by=img)
 
-    def refresh(_: object = None) -> None:
+    def update() -> str:
         new = sensor_view(img, light.value, thr.value, preset.value, n_frames, seed)
         state.__dict__.update(new.__dict__)
-        show_in(out, _draw_sensor(state, img))
+        show_in(out, _draw_sensor(state, img, tfp_max, pixels))
+        return ""
 
+    refresh = _guarded(update, status)
     for w in (light, thr, preset):
         w.observe(refresh, names="value")
     refresh()
-    return W.VBox([W.HBox([light, thr, preset]), out]), state
+    return W.VBox([W.HBox([light, thr, preset]), status, out]), state
 
 
 @dataclass
@@ -165,24 +199,28 @@ def window_explorer(
     center = W.IntSlider(value=T // 2, min=0, max=T - 1, description="key frame", continuous_update=False)
     half = W.IntSlider(value=min(49, T // 2), min=1, max=T // 2, description="half window", continuous_update=False)
     method = W.ToggleButtons(options=["tfp", "tfi", "tfstp"], value="tfp", description="method")
-    out = W.Output()
+    out, status = W.Output(), _status_line()
 
     def truth() -> np.ndarray:
         return gt_static if video is None else video[center.value]
 
     state = window_view(s, truth(), method.value, center.value, half.value)
 
-    def refresh(_: object = None) -> None:
+    def update() -> str:
+        # TFSTP has no window (its neurons integrate the whole stream): a slider that does nothing is off.
+        half.disabled = method.value == "tfstp"
         new = window_view(s, truth(), method.value, center.value, half.value)
         state.__dict__.update(new.__dict__)
         title = f"{method.value.upper()}: PSNR {state.psnr:.1f} dB, SSIM {state.ssim:.2f}"
         fig = viz.show_images([truth(), state.image], ["truth at key frame", title], vmin=None, vmax=None, size=3.2)
         show_in(out, fig)
+        return "TFSTP uses the whole stream: the half-window slider is off." if half.disabled else ""
 
+    refresh = _guarded(update, status)
     for w in (center, half, method):
         w.observe(refresh, names="value")
     refresh()
-    return W.VBox([W.HBox([center, half]), method, out]), state
+    return W.VBox([W.HBox([center, half]), method, status, out]), state
 
 
 @dataclass
@@ -219,14 +257,20 @@ def prompt_explorer(
     prompt: str = "image of a star",
     contrast: str = "image of a heart",
 ) -> tuple[W.Widget, PromptView]:
-    """Two text boxes (a prompt and its contrast) → a probability bar under every gallery image."""
+    """Two text boxes (a prompt and its contrast) → a probability bar under every gallery image.
+
+    The boxes update on Enter or on leaving the box (a line under them says so). Words the CLIP
+    has no embedding for (:meth:`Clip.unknown_words`: the teaching CLIP knows only its captions'
+    words) are named in the status line, since they change nothing the model sees.
+    """
     imgs = viz.as_numpy(images)
     box_p = W.Text(value=prompt, description="prompt", continuous_update=False)
     box_c = W.Text(value=contrast, description="contrast", continuous_update=False)
-    out = W.Output()
+    hint = W.HTML(value="<i>Type, then press Enter (or click outside the box) to score.</i>")
+    out, status = W.Output(), _status_line()
     state = prompt_view(clip, imgs, prompt, contrast)
 
-    def refresh(_: object = None) -> None:
+    def update() -> str:
         new = prompt_view(clip, imgs, box_p.value, box_c.value)
         state.__dict__.update(new.__dict__)
         n = len(imgs)
@@ -235,16 +279,27 @@ def prompt_explorer(
             axes[0, i].imshow(imgs[i], cmap="gray", vmin=0, vmax=1)
             axes[0, i].axis("off")
             if titles:
-                axes[0, i].set_title(titles[i], fontsize=8)
+                axes[0, i].set_title(titles[i], fontsize=11)
             axes[1, i].bar([0], [state.prob[i]], color="C0")
             axes[1, i].set_ylim(0, 1)
             axes[1, i].set_xticks([])
-            axes[1, i].set_title(f"{state.prob[i]:.2f}", fontsize=8)
-        fig.suptitle(f"P('{box_p.value}' vs '{box_c.value}')", fontsize=9)
+            axes[1, i].set_title(f"{state.prob[i]:.2f}", fontsize=11)
+        fig.suptitle(f"P('{box_p.value}' vs '{box_c.value}')", fontsize=12)
         fig.tight_layout()
         show_in(out, fig)
+        return unknown_words_note(clip, [box_p.value, box_c.value])
 
+    refresh = _guarded(update, status)
     for w in (box_p, box_c):
         w.observe(refresh, names="value")
     refresh()
-    return W.VBox([W.HBox([box_p, box_c]), out]), state
+    return W.VBox([W.HBox([box_p, box_c]), hint, status, out]), state
+
+
+def unknown_words_note(clip: object, texts: list[str]) -> str:
+    """A warning naming the words of ``texts`` that ``clip`` has no embedding for, or "" if none."""
+    unknown = sorted({w for t in texts for w in clip.unknown_words(t)})
+    if not unknown:
+        return ""
+    words = ", ".join(f"'{html.escape(w)}'" for w in unknown)
+    return f"⚠ this CLIP does not know {words}: those words embed as nothing, so the score ignores them."

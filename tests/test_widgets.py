@@ -1,6 +1,9 @@
-import numpy as np
+import copy
 
-from spikeclip_lite import data, physics, widgets
+import numpy as np
+import torch
+
+from spikeclip_lite import data, physics, viz, widgets
 
 
 def test_sensor_explorer_state_follows_controls():
@@ -39,13 +42,65 @@ def test_window_explorer_state_follows_controls():
     assert state.settings["center"] == 10 and np.isfinite(state.psnr)
 
 
+def test_sensor_explorer_keeps_its_brightness_scale_and_raster_rows():
+    """Dimming the light darkens the TFP panel (fixed scale) and the raster keeps the same pixels in
+    the same order, sorted by their light (not by spike count, which reorders at low light)."""
+    img = data.make_scene(4, size=32).image
+    rows = viz.raster_pixels(img.shape, n_pixels=10, seed=0, order_by=img)
+    assert [img[p] for p in rows] == sorted(img[p] for p in rows)
+    captured = []
+    real = widgets._draw_sensor
+    widgets._draw_sensor = lambda view, image, tfp_max, pixels: (
+        captured.append((tfp_max, pixels)) or real(view, image, tfp_max, pixels)
+    )
+    try:
+        w, state = widgets.sensor_explorer(img, seed=0, n_frames=50)
+        w.children[0].children[0].value = 0.1  # light ×0.1
+    finally:
+        widgets._draw_sensor = real
+    (scale0, rows0), (scale1, rows1) = captured
+    assert scale0 == scale1 > 0 and rows0 == rows1 == rows
+    assert state.tfp.max() < 0.3 * scale1
+
+
+def test_window_explorer_disables_the_window_for_tfstp():
+    sc = data.make_scene(2, size=32, motion=True, n_frames=60)
+    spk = physics.simulate(sc.video, None, seed=0)
+    w, state = widgets.window_explorer(spk, sc.image, frames=sc.video)
+    half, method, status = w.children[0].children[1], w.children[1], w.children[2]
+    method.value = "tfstp"
+    assert half.disabled and "half-window slider is off" in status.value
+    method.value = "tfp"
+    assert not half.disabled and status.value == ""
+
+
+def test_prompt_explorer_shows_errors_and_unknown_words_inside_the_widget(tiny_clip):
+    clip = copy.deepcopy(tiny_clip)
+    dog = clip.tokenize(["dog"])[0][1]  # the token between start- and end-of-text
+    with torch.no_grad():
+        clip.model.token_embedding.weight[dog] = 0  # as the teaching CLIP stores a word it never saw
+    assert clip.unknown_words("a photo of a Dog, a dog") == ["dog"] and clip.unknown_words("a star") == []
+    imgs = np.stack([data.make_scene(i, size=32).image for i in range(3)])
+    w, state = widgets.prompt_explorer(clip, imgs, prompt="image of a star", contrast="image of a heart")
+    (box_p, _), hint, status, out = w.children[0].children, w.children[1], w.children[2], w.children[3]
+    assert "press Enter" in hint.value and status.value == ""
+    figure, prob = out.outputs[0]["data"]["image/png"], state.prob.copy()
+    box_p.value = ""  # a callback error: shown in red inside the widget, the last good figure kept
+    assert "ValueError" in status.value and "non-empty" in status.value
+    assert out.outputs[0]["data"]["image/png"] == figure and np.array_equal(state.prob, prob)
+    box_p.value = "a photo of a dog"
+    assert "does not know &#x27;dog&#x27;" in status.value or "does not know 'dog'" in status.value
+    box_p.value = "image of a star"
+    assert status.value == ""
+
+
 def test_widget_figure_is_replaced_not_appended():
     """The panel's Output widget holds exactly one PNG, replaced on every change (no capture hooks)."""
     import base64
 
     img = data.make_scene(3, size=32).image
     w, state = widgets.sensor_explorer(img, seed=0, n_frames=50)
-    out = w.children[1]
+    out = w.children[-1]
     assert len(out.outputs) == 1 and out.outputs[0]["output_type"] == "display_data"
     first = out.outputs[0]["data"]["image/png"]
     assert base64.b64decode(first)[:8] == b"\x89PNG\r\n\x1a\n"
