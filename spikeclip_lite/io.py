@@ -258,7 +258,7 @@ def read_ground_truth(stream: PathLike, crop: bool = True) -> np.ndarray | None:
     """The ground-truth image of a recording, or None when it has none.
 
     Looked up, in order: a ``gt`` member of a UHSR ``.npz`` (H, W), uint8 0–255 or float in [0, 1];
-    a ``<stem>_gt.npz`` beside it with an ``image`` (the course's samples); for a ``.dat`` in Spike-Zoo's
+    a ``<stem>_gt.npz`` beside the recording with an ``image`` (the course's samples); for a ``.dat`` in Spike-Zoo's
     layout (``…/spike/NAME.dat``), ``…/gt/NAME.png``. A UHSR image of 250×250 is cropped like its spikes
     when ``crop``. Returns float32 (H, W) in [0, 1]; raises ValueError for a ground truth that is not.
     """
@@ -268,22 +268,23 @@ def read_ground_truth(stream: PathLike, crop: bool = True) -> np.ndarray | None:
         with np.load(stream, allow_pickle=False) as data:
             if "gt" in data.files:
                 gt = data["gt"]
-        side = stream.with_name(f"{stream.stem}_gt.npz")
-        if gt is None and side.is_file():
-            with np.load(side, allow_pickle=False) as data:
-                if "image" not in data.files:
-                    raise ValueError(f"{side} has no 'image' (found {data.files})")
-                gt = data["image"]
-        if gt is not None:
-            gt = gt.astype(np.float32) / 255 if gt.dtype == np.uint8 else gt.astype(np.float32)
-            if crop and gt.shape == (250, 250):
-                gt = gt[UHSR_CROP, UHSR_CROP]
-    elif stream.parent.name == "spike":
+    side = stream.with_name(f"{stream.stem}_gt.npz")
+    if gt is None and side.is_file():
+        with np.load(side, allow_pickle=False) as data:
+            if "image" not in data.files:
+                raise ValueError(f"{side} has no 'image' (found {data.files})")
+            gt = data["image"]
+    if gt is None and stream.parent.name == "spike":
         png = stream.parent.parent / "gt" / f"{stream.stem}.png"
         if png.is_file():
             gt = read_png_gray(png)
+    if gt is not None and gt.dtype == np.uint8:
+        gt = gt.astype(np.float32) / 255
+    if gt is not None and crop and stream.suffix == ".npz" and gt.shape == (250, 250):
+        gt = gt[UHSR_CROP, UHSR_CROP]
     if gt is None:
         return None
+    gt = np.asarray(gt, dtype=np.float32)
     if gt.ndim != 2:
         raise ValueError(f"the ground truth of {stream} must be one grey image (H, W), got shape {gt.shape}")
     if not np.isfinite(gt).all() or gt.min() < 0 or gt.max() > 1:

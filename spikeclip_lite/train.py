@@ -35,6 +35,7 @@ __all__ = [
     "StageConfig",
     "Defences",
     "to_clip_image",
+    "autocast",
     "quality_views",
     "reconstruct",
     "train_coarse",
@@ -102,7 +103,8 @@ def _device(cfg: StageConfig) -> torch.device:
     return resolve_device(cfg.device)
 
 
-def _autocast(dev: torch.device):
+def autocast(dev: torch.device):
+    """bf16 autocast on CUDA (the training stages run under it), a no-op on the CPU."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
 
 
@@ -166,7 +168,7 @@ def reconstruct(lrn: torch.nn.Module, voxels: torch.Tensor, batch: int = 32, sta
     dev = next(lrn.parameters()).device
     lrn.eval()
     outs = []
-    with torch.no_grad(), _autocast(dev):
+    with torch.no_grad(), autocast(dev):
         for i in range(0, len(voxels), batch):
             out = lrn(voxels[i : i + batch].to(dev, torch.float32)).float()
             outs.append(to_clip_image(out, standardise)[:, 0].cpu())
@@ -306,7 +308,7 @@ def train_coarse(
         lrn.train()
         vox = train_set.voxels[idx].to(dev, torch.float32)
         labels = train_set.labels[idx].to(dev)
-        with _autocast(dev):
+        with autocast(dev):
             out = lrn(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
         l_cls = losses.class_loss(feats, text, labels, clip.logit_scale)
@@ -372,7 +374,7 @@ def train_fine(
     lam: float = 100.0,
     defences: Defences | None = None,
     anchor_images: torch.Tensor | None = None,
-    validate: Callable[[LRN], float] | None = None,
+    validate: Callable[[LRN], float | dict[str, float]] | None = None,
     validate_every: int = 10,
     scale: float = losses.PROMPT_SCALE,
     native: bool = False,
@@ -389,7 +391,8 @@ def train_fine(
 
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
-    early stopping: the best-scoring weights are restored at the end.
+    early stopping: the best-scoring weights are restored at the end. It may return a dict with the score
+    under "score" and other measures, which are only logged (as ``val_<name>``), never used to choose.
     """
     dev = _device(cfg)
     defences = defences or Defences()
@@ -403,7 +406,7 @@ def train_fine(
     for idx in loop.batches():
         lrn.train()
         vox = train_set.voxels[idx].to(dev, torch.float32)
-        with _autocast(dev):
+        with autocast(dev):
             out = lrn(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
         l_cls = losses.class_loss(feats, text, train_set.labels[idx].to(dev), clip.logit_scale)
@@ -418,8 +421,10 @@ def train_fine(
         loop.update(loss)
         loop.log(loss=loss, class_loss=l_cls, hq_prob=losses.hq_probability(q_feats.detach(), prompts_, scale).mean())
         if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
-            score = float(validate(lrn))
-            loop.log(val_score=score, val_step=loop.step + 1)
+            result = validate(lrn)
+            extras = {} if not isinstance(result, dict) else {f"val_{k}": v for k, v in result.items() if k != "score"}
+            score = float(result["score"] if isinstance(result, dict) else result)
+            loop.log(val_score=score, val_step=loop.step + 1, **extras)
             if defences.early_stop and (best is None or score > best["score"]):
                 best = {
                     "score": score,
@@ -441,7 +446,7 @@ def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> dict[st
     loop = _Loop("supervised", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
     for idx in loop.batches():
         lrn.train()
-        with _autocast(dev):
+        with autocast(dev):
             out = lrn(train_set.voxels[idx].to(dev, torch.float32))
         loss = losses.warmup_loss(out.float(), train_set.gt[idx].unsqueeze(1).to(dev))
         loop.update(loss)

@@ -27,8 +27,14 @@ def show_images(
     vmax: float | None = 1.0,
     size: float = 2.4,
     suptitle: str | None = None,
+    cmap: str = "gray",
+    colorbar: str | None = None,
 ) -> plt.Figure:
-    """A grid of grey images (each (H, W)) with optional titles. ``vmin=vmax=None`` autoscales each."""
+    """A grid of images (each (H, W)) with optional titles. ``vmin=vmax=None`` autoscales each (and then
+    hides how bright one is next to another: give a shared range where brightness is the lesson).
+
+    ``colorbar``: a label (e.g. "spikes / frame") draws one colour bar for the shared range.
+    """
     n = len(images)
     if n == 0:
         raise ValueError("show_images needs at least one image")
@@ -39,12 +45,16 @@ def show_images(
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(as_numpy(images[i]), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            shown = ax.imshow(as_numpy(images[i]), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    if colorbar is not None:
+        if vmin is None or vmax is None:
+            raise ValueError("a shared colour bar needs a shared range: give vmin and vmax")
+        fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, label=colorbar)
     return fig
 
 
@@ -105,22 +115,36 @@ def spike_raster(
 
 
 def animate_stream(
-    stream: ArrayLike, max_frames: int = 60, interval_ms: int = 60, title: str = "spike frames"
+    stream: ArrayLike,
+    max_frames: int = 60,
+    interval_ms: int = 60,
+    title: str = "spike frames",
+    running_mean: bool = True,
 ) -> animation.FuncAnimation:
     """An animation of a (T, H, W) stream (binary spikes or a video).
 
+    ``running_mean``: beside each frame, the mean of all frames so far (a TFP that grows with time, on a
+    fixed 0 … max scale), so the reader watches single noisy frames add up to an image.
     Show it in a notebook with ``IPython.display.HTML(anim.to_jshtml())``.
     """
-    s = as_numpy(stream)
+    s = as_numpy(stream).astype(np.float32)
     n = min(max_frames, s.shape[0])
-    fig, ax = plt.subplots(figsize=(3, 3))
-    ax.axis("off")
-    im = ax.imshow(s[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(f"{title}: 0")
+    means = np.cumsum(s[:n], axis=0) / np.arange(1, n + 1, dtype=np.float32)[:, None, None]
+    fig, axes = plt.subplots(1, 2 if running_mean else 1, figsize=(6 if running_mean else 3, 3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    im = axes[0, 0].imshow(s[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[0, 0].set_title(f"{title}: 0")
+    if running_mean:
+        im_mean = axes[0, 1].imshow(means[0], cmap="gray", vmin=0, vmax=max(float(means[-1].max()), 1e-3))
+        axes[0, 1].set_title("mean of frames 0–0")
 
     def step(t: int) -> list:
         im.set_data(s[t])
-        ax.set_title(f"{title}: {t}")
+        axes[0, 0].set_title(f"{title}: {t}")
+        if running_mean:
+            im_mean.set_data(means[t])
+            axes[0, 1].set_title(f"mean of frames 0–{t}")
         return [im]
 
     anim = animation.FuncAnimation(fig, step, frames=n, interval=interval_ms, blit=False)

@@ -36,6 +36,11 @@ __all__ = [
     "prompt_view",
     "prompt_explorer",
     "unknown_words_note",
+    "CompareView",
+    "compare_view",
+    "compare_explorer",
+    "ChoiceView",
+    "choice_explorer",
 ]
 
 
@@ -303,3 +308,116 @@ def unknown_words_note(clip: object, texts: list[str]) -> str:
         return ""
     words = ", ".join(f"'{html.escape(w)}'" for w in unknown)
     return f"⚠ this CLIP does not know {words}: those words embed as nothing, so the score ignores them."
+
+
+@dataclass
+class CompareView:
+    """What the before/after explorer shows: one scene, split at a column between two methods."""
+
+    image: np.ndarray  # (H, W): ``before`` left of the split, ``after`` right of it
+    scene: int
+    split: int
+    settings: dict = field(default_factory=dict)
+
+
+def compare_view(before: ArrayLike, after: ArrayLike, scene: int = 0, split: int | None = None) -> CompareView:
+    """Scene ``scene`` of two image stacks (N, H, W): columns ``< split`` from ``before``, the rest from ``after``."""
+    a, b = viz.as_numpy(before), viz.as_numpy(after)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"before and after must be image stacks (N, H, W) of one shape, got {a.shape} and {b.shape}")
+    if not 0 <= scene < len(a):
+        raise ValueError(f"scene must be in [0, {len(a)}), got {scene}")
+    W = a.shape[-1]
+    split = W // 2 if split is None else int(np.clip(split, 0, W))
+    image = np.concatenate([a[scene, :, :split], b[scene, :, split:]], axis=1)
+    return CompareView(image, scene, split, dict(scene=scene, split=split))
+
+
+def compare_explorer(
+    before: ArrayLike, after: ArrayLike, truth: ArrayLike, names: tuple[str, str] = ("before", "after")
+) -> tuple[W.Widget, CompareView]:
+    """A before/after slider: drag the split across one scene (both on one 0–1 scale), pick the scene;
+    the ground truth is drawn beside it."""
+    a, gt = viz.as_numpy(before), viz.as_numpy(truth)
+    n, H, Wd = a.shape
+    scene = W.IntSlider(value=0, min=0, max=n - 1, description="scene", continuous_update=False)
+    split = W.IntSlider(value=Wd // 2, min=0, max=Wd, description="split", continuous_update=True)
+    out, status = W.Output(), _status_line()
+    state = compare_view(before, after, 0, Wd // 2)
+
+    def update() -> str:
+        new = compare_view(before, after, scene.value, split.value)
+        state.__dict__.update(new.__dict__)
+        fig, ax = plt.subplots(1, 2, figsize=(7, 3.4))
+        ax[0].imshow(state.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax[0].axvline(state.split - 0.5, color="C1", lw=1.5)
+        ax[0].set_title(f"← {names[0]} | {names[1]} →", fontsize=11)
+        ax[1].imshow(gt[state.scene], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax[1].set_title("ground truth", fontsize=11)
+        for x in ax:
+            x.axis("off")
+        fig.tight_layout()
+        show_in(out, fig)
+        return ""
+
+    refresh = _guarded(update, status)
+    for w in (scene, split):
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([W.HBox([scene, split]), status, out]), state
+
+
+@dataclass
+class ChoiceView:
+    """What the trade-off explorer shows: the outputs and scores of one cached run."""
+
+    key: tuple
+    images: np.ndarray
+    scores: dict
+    settings: dict = field(default_factory=dict)
+
+
+def choice_explorer(
+    runs: dict[tuple[float, bool], tuple[ArrayLike, dict]], truth: ArrayLike, n_show: int = 4
+) -> tuple[W.Widget, ChoiceView]:
+    """Pick λ and defences on/off among runs trained beforehand (``{(λ, defended): (images (N, H, W),
+    scores)}``); shows ``n_show`` outputs beside their ground truth and the run's scores. Nothing is
+    trained when a control moves, so it answers at once; a combination that was not trained says so."""
+    lams = sorted({k[0] for k in runs})
+    lam = W.ToggleButtons(options=[f"{v:g}" for v in lams], value=f"{lams[-1]:g}", description="λ")
+    defended = W.Checkbox(value=True, description="defences on")
+    out, status = W.Output(), _status_line()
+    gt = viz.as_numpy(truth)[:n_show]
+    first = (lams[-1], True) if (lams[-1], True) in runs else next(iter(runs))
+    state = ChoiceView(first, viz.as_numpy(runs[first][0])[:n_show], dict(runs[first][1]))
+
+    def update() -> str:
+        key = (float(lam.value), bool(defended.value))
+        if key not in runs:
+            raise KeyError(f"no run with λ = {key[0]:g} and defences {'on' if key[1] else 'off'} was trained here")
+        imgs, scores = runs[key]
+        state.key, state.images, state.scores = key, viz.as_numpy(imgs)[:n_show], dict(scores)
+        state.settings = dict(lam=key[0], defended=key[1])
+        fig, ax = plt.subplots(2, n_show, figsize=(1.9 * n_show, 4), squeeze=False)
+        for i in range(n_show):
+            ax[0, i].imshow(state.images[i], cmap="gray", vmin=0, vmax=1)
+            ax[1, i].imshow(gt[i], cmap="gray", vmin=0, vmax=1)
+            ax[0, i].axis("off")
+            ax[1, i].axis("off")
+        ax[0, 0].set_title("fine output", fontsize=10, loc="left")
+        ax[1, 0].set_title("ground truth", fontsize=10, loc="left")
+        s = state.scores
+        fig.suptitle(
+            f"λ = {key[0]:g}, defences {'on' if key[1] else 'off'}: aligned PSNR {s['aligned_psnr']:.2f} dB, "
+            f"texture {s['texture']:.2f}, judge acc {s['judge_accuracy']:.2f}, judge quality {s['judge_quality']:.2f}",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        show_in(out, fig)
+        return ""
+
+    refresh = _guarded(update, status)
+    for w in (lam, defended):
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([W.HBox([lam, defended]), status, out]), state

@@ -183,9 +183,11 @@ class Notebook:
         shown = " ".join(self.page.locator(PANEL + " .jp-OutputArea-output").all_inner_texts())
         assert "Error displaying widget" not in shown, f"{self.name}: a widget failed to display"
 
+    which = 0  # the explorer being checked (a notebook may have several)
+
     @property
     def widget(self):
-        return self.page.locator(PANEL + " .jp-OutputArea-output .widget-vbox").first
+        return self.page.locator(PANEL + " .jp-OutputArea-output .widget-vbox").nth(self.which)
 
     def figure(self) -> str:
         return self.widget.locator(".widget-output img").first.get_attribute("src") or ""
@@ -202,6 +204,7 @@ class Notebook:
 
     def shot(self, what: str) -> None:
         slug = "".join(c if c.isalnum() else "_" for c in what).strip("_")
+        self.widget.scroll_into_view_if_needed()
         self.widget.screenshot(path=str(self.shots / f"{Path(self.name).stem}__{slug}.png"))
 
     def drag_slider(self, index: int, dx: int = 40) -> None:
@@ -248,12 +251,27 @@ def check_prompt(nb: Notebook) -> None:
     wait_for(lambda: "does not know" in nb.status() and "'dog'" in nb.status(), "the unknown-word warning", 30)
 
 
+def check_tradeoffs(nb: Notebook) -> None:
+    nb.which = 0  # λ / defences explorer over cached runs
+    nb.changes_figure(lambda: nb.widget.get_by_role("button", name="10", exact=True).click(), "lambda 10")
+    nb.changes_figure(lambda: nb.widget.get_by_role("button", name="100", exact=True).click(), "lambda 100")
+    nb.changes_figure(lambda: nb.widget.get_by_role("checkbox").click(), "defences off")
+    before = nb.figure()
+    nb.widget.get_by_role("button", name="1", exact=True).click()  # λ = 1 without defences: not trained
+    wait_for(lambda: "KeyError" in nb.status(), "the missing run named inside the widget", 30)
+    assert nb.figure() == before
+    nb.which = 1  # before/after split
+    nb.changes_figure(lambda: nb.drag_slider(1, -50), "split slider")
+    nb.changes_figure(lambda: nb.drag_slider(0, 60), "scene slider")
+
+
 #: notebook → what to do with its explorer
 CHECKS = {
     "01_spike_camera_physics.ipynb": check_sensor,
     "02_tfp_tfi_baselines.ipynb": check_window,
     "03_clip_primer.ipynb": check_prompt,
     "05_prompt_learning.ipynb": check_prompt,
+    "06_fine_reconstruction.ipynb": check_tradeoffs,
 }
 
 

@@ -220,6 +220,8 @@ def test_uhsr_ground_truth_inside_the_file_or_beside_it(tmp_path, rng, clip):
     assert with_gt["psnr"] is not None and without["psnr"] is None
     sample = evaluate.evaluate(samples.DEFAULT_DIR / "star_moving_lowlight_uhsr.npz", "tfp", clip, "course")
     assert sample["files"][0]["aligned_psnr"] is not None  # the course's sample: its _gt.npz beside it
+    car = samples.DEFAULT_DIR / "car_moving_lowlight.dat"  # a .dat with its _gt.npz beside it
+    assert io.read_ground_truth(car).shape == (128, 128)
     np.savez_compressed(tmp_path / "2.npz", spk=spk, label=np.array(1), gt=np.full((250, 250), 2.0, np.float32))
     with pytest.raises(ValueError, match=r"2.npz.*\[0, 1\]"):
         evaluate.evaluate(tmp_path, "tfi", clip, classes="course", progress=False, use_pyiqa=False)

@@ -1,6 +1,7 @@
 import copy
 
 import numpy as np
+import pytest
 import torch
 
 from spikeclip_lite import data, physics, viz, widgets
@@ -106,3 +107,36 @@ def test_widget_figure_is_replaced_not_appended():
     assert base64.b64decode(first)[:8] == b"\x89PNG\r\n\x1a\n"
     w.children[0].children[1].value = 3.0  # threshold
     assert len(out.outputs) == 1 and out.outputs[0]["data"]["image/png"] != first
+
+
+def test_compare_explorer_splits_the_scene_between_two_methods():
+    rng = np.random.default_rng(0)
+    before, after, gt = (rng.random((3, 16, 20)).astype(np.float32) for _ in range(3))
+    w, state = widgets.compare_explorer(before, after, gt, ("TFI", "fine"))
+    (scene, split), status = w.children[0].children, w.children[1]
+    split.value = 5
+    assert np.array_equal(state.image[:, :5], before[0, :, :5]) and np.array_equal(state.image[:, 5:], after[0, :, 5:])
+    scene.value = 2
+    assert state.scene == 2 and np.array_equal(state.image[:, 5:], after[2, :, 5:]) and status.value == ""
+    with pytest.raises(ValueError, match="one shape"):
+        widgets.compare_view(before, after[:, :, :10])
+
+
+def test_choice_explorer_shows_cached_runs_and_names_a_missing_one():
+    rng = np.random.default_rng(1)
+    gt = rng.random((4, 8, 8)).astype(np.float32)
+    scores = lambda p: dict(aligned_psnr=p, texture=1.0, judge_accuracy=0.5, judge_quality=0.1)  # noqa: E731
+    runs = {
+        (1.0, True): (gt * 0.5, scores(20.0)),
+        (100.0, True): (gt, scores(22.0)),
+        (100.0, False): (gt, scores(17.0)),
+    }
+    w, state = widgets.choice_explorer(runs, gt)
+    (lam, defended), status = w.children[0].children, w.children[1]
+    assert state.key == (100.0, True) and state.scores["aligned_psnr"] == 22.0
+    defended.value = False
+    assert state.key == (100.0, False) and state.scores["aligned_psnr"] == 17.0
+    lam.value = "1"  # λ = 1 without defences was not trained: said in the widget, state unchanged
+    assert "KeyError" in status.value and "λ = 1" in status.value and state.key == (100.0, False)
+    defended.value = True
+    assert state.key == (1.0, True) and status.value == ""
