@@ -68,47 +68,38 @@ def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Ten
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 11, sigma: float = 1.5) -> ArrayLike | float:
-    """Structural similarity (Wang et al. 2004), Gaussian window 11×11, σ = 1.5, valid region."""
+def _ssim(x: ArrayLike, ref: ArrayLike, window: torch.Tensor, data_range: float, cov: float) -> ArrayLike | float:
+    """Mean SSIM map over the valid region, local statistics weighted by ``window`` (1, 1, k, k);
+    ``cov`` scales the (co)variances (1 = population, N/(N−1) = sample)."""
     a, b, was_numpy = _pair(x, ref)
     H, W = a.shape[-2:]
-    if min(H, W) < win:
-        raise ValueError(f"SSIM needs images of at least {win}×{win}, got {H}×{W}")
-    lead = a.shape[:-2]
-    a4, b4 = a.reshape(-1, 1, H, W), b.reshape(-1, 1, H, W)
-    w = _gaussian_window(win, sigma, a.device)
-    mu_a, mu_b = F.conv2d(a4, w), F.conv2d(b4, w)
-    saa = F.conv2d(a4 * a4, w) - mu_a**2
-    sbb = F.conv2d(b4 * b4, w) - mu_b**2
-    sab = F.conv2d(a4 * b4, w) - mu_a * mu_b
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)
-
-
-def ssim_uniform(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 7) -> ArrayLike | float:
-    """SSIM as scikit-image's ``structural_similarity`` computes it by default (the function Spike-Zoo
-    scores with): a ``win``×``win`` *uniform* window, sample (N−1) covariances, the valid region.
-
-    It reads a few hundredths higher than :func:`ssim` (Gaussian 11×11) on the same images, so a
-    table must say which one it reports.
-    """
-    a, b, was_numpy = _pair(x, ref)
-    H, W = a.shape[-2:]
-    if min(H, W) < win:
-        raise ValueError(f"SSIM needs images of at least {win}×{win}, got {H}×{W}")
-    lead = a.shape[:-2]
-    a4, b4 = a.reshape(-1, 1, H, W), b.reshape(-1, 1, H, W)
-    w = torch.full((1, 1, win, win), 1.0 / win**2, dtype=a.dtype, device=a.device)
-    n = win * win
-    cov = n / (n - 1)  # sample covariance, as scikit-image's default use_sample_covariance=True
+    k = window.shape[-1]
+    if min(H, W) < k:
+        raise ValueError(f"SSIM needs images of at least {k}×{k}, got {H}×{W}")
+    a4, b4, w = a.reshape(-1, 1, H, W), b.reshape(-1, 1, H, W), window.to(a)
     mu_a, mu_b = F.conv2d(a4, w), F.conv2d(b4, w)
     saa = cov * (F.conv2d(a4 * a4, w) - mu_a**2)
     sbb = cov * (F.conv2d(b4 * b4, w) - mu_b**2)
     sab = cov * (F.conv2d(a4 * b4, w) - mu_a * mu_b)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return _out(s.mean(dim=(-3, -2, -1)).reshape(lead), was_numpy)
+    return _out(s.mean(dim=(-3, -2, -1)).reshape(a.shape[:-2]), was_numpy)
+
+
+def ssim(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 11, sigma: float = 1.5) -> ArrayLike | float:
+    """Structural similarity (Wang et al. 2004), Gaussian window 11×11, σ = 1.5, valid region."""
+    return _ssim(x, ref, _gaussian_window(win, sigma, torch.device("cpu")), data_range, cov=1.0)
+
+
+def ssim_uniform(x: ArrayLike, ref: ArrayLike, data_range: float = 1.0, win: int = 7) -> ArrayLike | float:
+    """SSIM as scikit-image's ``structural_similarity`` computes it by default (the function Spike-Zoo
+    scores with): a ``win``×``win`` *uniform* window, sample (N−1) covariances, the valid region.
+
+    It differs from :func:`ssim` (Gaussian 11×11) on the same images, so a
+    table must say which one it reports.
+    """
+    n = win * win
+    return _ssim(x, ref, torch.full((1, 1, win, win), 1.0 / n, dtype=torch.float64), data_range, cov=n / (n - 1))
 
 
 def _hf_share(a: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -41,6 +41,9 @@ def test_run_pipeline_writes_metrics_and_figures(tmp_path):
     assert saved["settings"]["guide_clip"].startswith("teaching-guide")
     assert (tmp_path / "gallery.png").exists() and (tmp_path / "training_curves.png").exists()
     assert "| fine | moving |" in pipeline.format_table(table)
+    # the fine stage's validation curve: the judge's score chooses; PSNR and texture are logged beside it
+    fine = saved["histories"]["fine"]
+    assert len(fine["val_aligned_psnr"]) == len(fine["val_texture"]) == len(fine["val_score"]) > 0
 
 
 def test_stages_are_cached_and_resumed(tmp_path):
