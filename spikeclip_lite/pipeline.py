@@ -516,6 +516,8 @@ class Run:
         )
         return {
             "score": s["judge_accuracy"] + s["judge_quality"],
+            "judge_accuracy": s["judge_accuracy"],
+            "judge_quality": s["judge_quality"],
             "aligned_psnr": s["aligned_psnr"],
             "texture": s["texture"],
         }
@@ -678,7 +680,14 @@ def format_table(table: dict) -> str:
                 )
             ]
             lines.append(f"| {name} | {part} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", SSIM_NOTE])
+
+
+#: Printed under every results table: what SSIM can and cannot tell on these scenes (notebook 02 shows it).
+SSIM_NOTE = (
+    "SSIM rewards flatness on these mostly flat scenes (a flat grey image at the mean outscores most "
+    "reconstructions): read aligned PSNR and the texture ratio (1 = the ground truth's detail) instead."
+)
 
 
 def _figures(
