@@ -5,9 +5,9 @@ synchronously (so tests can set ``.value`` and read the state without a kernel) 
 redraws the figure in an ``Output``. The computation behind each explorer is a plain
 function (``sensor_view``, ``window_view``, ``prompt_view``) that notebooks also call directly,
 because a widget callback swallows exceptions. Each explorer also has a status line (an
-``HTML`` widget, ``state.settings["status"]`` mirrors its text): an error raised while
-updating is shown there in red instead of vanishing into the browser's log, and the figure
-keeps the last settings that worked.
+``HTML`` widget under its controls): an error raised while updating is shown there in red
+instead of vanishing into the browser's log, and the figure keeps the last settings that
+worked; notes (an unknown word, a control that is off) appear there too.
 """
 
 from __future__ import annotations

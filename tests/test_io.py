@@ -128,3 +128,23 @@ def test_dat_rejects_negative_header_and_leaves_no_tmp(tmp_path, rng):
     with pytest.raises(IsADirectoryError, match="is a folder"):
         io.write_dat(tmp_path / "folder", spikes)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_read_png_gray_scales_8_and_16_bit_and_turns_colour_grey(tmp_path):
+    from PIL import Image
+
+    grey = (np.arange(12, dtype=np.uint8).reshape(3, 4) * 20).astype(np.uint8)
+    Image.fromarray(grey, mode="L").save(tmp_path / "g.png")
+    assert np.allclose(io.read_png_gray(tmp_path / "g.png"), grey / 255)
+    deep = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "d.png")
+    assert np.allclose(io.read_png_gray(tmp_path / "d.png"), deep / 65535, atol=1e-6)
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[..., 1] = 255  # pure green → luma 0.587
+    Image.fromarray(rgb, mode="RGB").save(tmp_path / "c.png")
+    assert np.allclose(io.read_png_gray(tmp_path / "c.png"), 0.587, atol=1e-6)
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="not a readable image"):
+        io.read_png_gray(tmp_path / "bad.png")
+    with pytest.raises(FileNotFoundError):
+        io.read_png_gray(tmp_path / "missing.png")
