@@ -237,11 +237,12 @@ class PromptView:
     settings: dict = field(default_factory=dict)
 
 
-def prompt_view(clip: object, images: ArrayLike, prompt: str, contrast: str) -> PromptView:
+def prompt_view(clip: object, images: ArrayLike, prompt: str, contrast: str, scale: float | None = None) -> PromptView:
     """Score grey images (N, H, W) in [0, 1] against a prompt and a contrast prompt.
 
     P = softmax(scale · [cos(img, prompt), cos(img, contrast)])[0] — the zero-shot rule with
-    two classes, and CLIP-IQA's quality score when the pair is an antonym pair.
+    two classes, and CLIP-IQA's quality score when the pair is an antonym pair. ``scale``: the
+    softmax's logit scale (default: the CLIP's own; pass the prompts' scale to compare with them).
     """
     import torch
 
@@ -251,8 +252,8 @@ def prompt_view(clip: object, images: ArrayLike, prompt: str, contrast: str) -> 
     with torch.no_grad():
         text = clip.encode_text([prompt, contrast])
         cos = (clip.encode_image(x) @ text.T).cpu()
-        prob = (clip.logit_scale * cos).softmax(-1)[:, 0]
-    return PromptView(prob.numpy(), cos.numpy(), dict(prompt=prompt, contrast=contrast))
+        prob = ((clip.logit_scale if scale is None else scale) * cos).softmax(-1)[:, 0]
+    return PromptView(prob.numpy(), cos.numpy(), dict(prompt=prompt, contrast=contrast, scale=scale))
 
 
 def prompt_explorer(
@@ -261,6 +262,7 @@ def prompt_explorer(
     titles: list[str] | None = None,
     prompt: str = "image of a star",
     contrast: str = "image of a heart",
+    scale: float | None = None,
 ) -> tuple[W.Widget, PromptView]:
     """Two text boxes (a prompt and its contrast) → a probability bar under every gallery image.
 
@@ -273,10 +275,10 @@ def prompt_explorer(
     box_c = W.Text(value=contrast, description="contrast", continuous_update=False)
     hint = W.HTML(value="<i>Type, then press Enter (or click outside the box) to score.</i>")
     out, status = W.Output(), _status_line()
-    state = prompt_view(clip, imgs, prompt, contrast)
+    state = prompt_view(clip, imgs, prompt, contrast, scale)
 
     def update() -> str:
-        new = prompt_view(clip, imgs, box_p.value, box_c.value)
+        new = prompt_view(clip, imgs, box_p.value, box_c.value, scale)
         state.__dict__.update(new.__dict__)
         n = len(imgs)
         fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), gridspec_kw={"height_ratios": [2, 1]}, squeeze=False)

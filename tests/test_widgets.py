@@ -140,3 +140,12 @@ def test_choice_explorer_shows_cached_runs_and_names_a_missing_one():
     assert "KeyError" in status.value and "λ = 1" in status.value and state.key == (100.0, False)
     defended.value = True
     assert state.key == (1.0, True) and status.value == ""
+
+
+def test_prompt_view_scores_at_the_scale_it_is_given(tiny_clip):
+    imgs = np.stack([data.make_scene(i, size=32).image for i in range(3)])
+    own = widgets.prompt_view(tiny_clip, imgs, "image of a star", "image of a heart")
+    soft = widgets.prompt_view(tiny_clip, imgs, "image of a star", "image of a heart", scale=1.0)
+    expected = torch.from_numpy(soft.cos).mul(tiny_clip.logit_scale).softmax(-1)[:, 0].numpy()
+    assert np.allclose(own.prob, expected, atol=1e-6)
+    assert np.all(np.abs(soft.prob - 0.5) <= np.abs(own.prob - 0.5) + 1e-9)  # a smaller scale: nearer 0.5
