@@ -162,20 +162,37 @@ class Notebook:
                                  ".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0  # fmt: skip
 
     def run_all(self, timeout: float) -> None:
-        self.page.locator(PANEL + " .jp-Notebook").first.click()
-        self.page.get_by_role("menuitem", name="Run", exact=True).click()
-        self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        def started() -> bool:
+            prompts = self.page.locator(PANEL + " .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+            return any(p.strip() not in ("", "[ ]:") for p in prompts)
+
+        for _ in range(3):  # a click that lands before the notebook is wired up is lost: try again
+            self.page.locator(PANEL + " .jp-Notebook").first.click()
+            self.page.get_by_role("menuitem", name="Run", exact=True).click()
+            self.page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            try:
+                wait_for(started, "Run All to start", 20)
+                break
+            except AssertionError:
+                continue
 
         errors = self.page.locator(PANEL + " .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
         def tracebacks() -> list[str]:
             return [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t.split("\n")[0]]
 
+        idle_polls = [0]
+
         def finished() -> bool:  # every code cell numbered, or a cell failed (Run All stops there)
+            # A cell whose source is hidden (the exercises' solutions) shows no prompt: the kernel going idle,
+            # and staying idle, tells that it ran too.
             prompts = [p.strip() for p in self.page.locator(PANEL + " .jp-CodeCell .jp-InputPrompt").all_inner_texts()]
-            if any("*" in p for p in prompts):
+            shown = [p for p in prompts if p]
+            if not shown or any("*" in p for p in shown):
                 return False
-            return bool(prompts) and (all(p.strip(":").strip("[]").isdigit() for p in prompts) or bool(tracebacks()))
+            done = all(p.strip(":").strip("[]").isdigit() for p in shown) or bool(tracebacks())
+            idle_polls[0] = idle_polls[0] + 1 if done and self.kernel_idle() else 0
+            return idle_polls[0] >= 8  # two seconds of an idle kernel
 
         wait_for(finished, f"every cell of {self.name} to run", timeout)
         failed = tracebacks()
@@ -265,6 +282,33 @@ def check_tradeoffs(nb: Notebook) -> None:
     nb.changes_figure(lambda: nb.drag_slider(0, 60), "scene slider")
 
 
+#: A notebook that must fail: its hidden (collapsed) last cell raises. The check proves on it, first, that
+#: a failure in a cell whose source is hidden (as the exercises' solutions are) is caught.
+SELF_CHECK = "_browser_self_check.ipynb"
+SELF_CHECK_NB = {
+    "cells": [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "id": "a",
+         "source": ["import time\n", "time.sleep(1)\n", "x = 1"]},
+        {"cell_type": "code", "execution_count": None, "metadata": {"jupyter": {"source_hidden": True}},
+         "outputs": [], "id": "b", "source": ["assert x == 2, 'the hidden cell fails on purpose'"]},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}  # fmt: skip
+
+
+def self_check(page, lab: Lab, shots: Path) -> None:
+    nb = Notebook(page, lab, SELF_CHECK, shots)
+    try:
+        nb.run_all(120)
+    except AssertionError as err:
+        if "a cell failed" in str(err) and "on purpose" in str(err):
+            return
+        raise
+    raise AssertionError("the self-check notebook's hidden failing cell went unnoticed")
+
+
 #: notebook → what to do with its explorer
 CHECKS = {
     "01_spike_camera_physics.ipynb": check_sensor,
@@ -299,10 +343,16 @@ def main(argv: list[str] | None = None) -> int:
         (work / "outputs").symlink_to(ROOT / "outputs", target_is_directory=True)
         (work / "docs").symlink_to(ROOT / "docs", target_is_directory=True)
         (ROOT / "outputs").mkdir(exist_ok=True)
+        (work / "notebooks" / SELF_CHECK).write_text(json.dumps(SELF_CHECK_NB))
         lab = Lab(work / "notebooks", work, shots)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                self_check(page, lab, shots)  # raises (and fails the run) if a hidden cell's failure is missed
+                page.close()
+                lab.shutdown_kernels()
+                print("ok   self-check: a failing cell with hidden source is caught", flush=True)
                 for name in names:
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     js_errors: list[str] = []
