@@ -111,6 +111,18 @@ def _guarded(update: Callable[[], str], status: W.HTML) -> Callable[[object], No
     return callback
 
 
+def _panel(
+    update: Callable[[], str], watched: list[W.Widget], rows: list[W.Widget], out: W.Output, status: W.HTML
+) -> W.VBox:
+    """Wire an explorer: ``update`` (guarded) runs now and whenever a ``watched`` control's value changes;
+    the panel stacks ``rows`` (the controls), the status line and the figure."""
+    refresh = _guarded(update, status)
+    for w in watched:
+        w.observe(refresh, names="value")
+    refresh()
+    return W.VBox([*rows, status, out])
+
+
 def _draw_sensor(view: SensorView, image: np.ndarray, tfp_max: float, pixels: list[tuple[int, int]]) -> plt.Figure:
     """Light, TFP on a *fixed* scale (0 … ``tfp_max`` spikes/frame, so dimming the light darkens the
     panel) and a raster of the same ``pixels`` at every setting."""
@@ -153,11 +165,7 @@ def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tup
         show_in(out, _draw_sensor(state, img, tfp_max, pixels))
         return ""
 
-    refresh = _guarded(update, status)
-    for w in (light, thr, preset):
-        w.observe(refresh, names="value")
-    refresh()
-    return W.VBox([W.HBox([light, thr, preset]), status, out]), state
+    return _panel(update, [light, thr, preset], [W.HBox([light, thr, preset])], out, status), state
 
 
 @dataclass
@@ -221,11 +229,7 @@ def window_explorer(
         show_in(out, fig)
         return "TFSTP uses the whole stream: the half-window slider is off." if half.disabled else ""
 
-    refresh = _guarded(update, status)
-    for w in (center, half, method):
-        w.observe(refresh, names="value")
-    refresh()
-    return W.VBox([W.HBox([center, half]), method, status, out]), state
+    return _panel(update, [center, half, method], [W.HBox([center, half]), method], out, status), state
 
 
 @dataclass
@@ -296,11 +300,7 @@ def prompt_explorer(
         show_in(out, fig)
         return unknown_words_note(clip, [box_p.value, box_c.value])
 
-    refresh = _guarded(update, status)
-    for w in (box_p, box_c):
-        w.observe(refresh, names="value")
-    refresh()
-    return W.VBox([W.HBox([box_p, box_c]), hint, status, out]), state
+    return _panel(update, [box_p, box_c], [W.HBox([box_p, box_c]), hint], out, status), state
 
 
 def unknown_words_note(clip: object, texts: list[str]) -> str:
@@ -362,11 +362,7 @@ def compare_explorer(
         show_in(out, fig)
         return ""
 
-    refresh = _guarded(update, status)
-    for w in (scene, split):
-        w.observe(refresh, names="value")
-    refresh()
-    return W.VBox([W.HBox([scene, split]), status, out]), state
+    return _panel(update, [scene, split], [W.HBox([scene, split])], out, status), state
 
 
 @dataclass
@@ -418,8 +414,4 @@ def choice_explorer(
         show_in(out, fig)
         return ""
 
-    refresh = _guarded(update, status)
-    for w in (lam, defended):
-        w.observe(refresh, names="value")
-    refresh()
-    return W.VBox([W.HBox([lam, defended]), status, out]), state
+    return _panel(update, [lam, defended], [W.HBox([lam, defended])], out, status), state
