@@ -256,7 +256,7 @@ def evaluate(
             f"(e.g. {', '.join(repr(n) for n in unknown[:3])}): its zero-shot accuracy would mean nothing. "
             "Use a real CLIP (--clip ViT-B-32, online once)."
         )
-    lpips_score, lpips_status = None, "no recording has a ground truth"
+    lpips_score, lpips_status = None, None  # loaded at the first recording with a ground truth
     if save_images is not None:
         save_images = Path(save_images)
         save_images.mkdir(parents=True, exist_ok=True)
@@ -294,7 +294,7 @@ def evaluate(
             r.psnr = float(metrics.psnr(out01, ref))
             r.ssim = float(metrics.ssim_uniform(out01, ref))
             r.aligned_psnr = float(metrics.aligned_psnr(rec.raw.numpy(), ref))
-            if lpips_status == "no recording has a ground truth":
+            if lpips_status is None:
                 lpips_score, lpips_status = _lpips_scorer()
             if lpips_score is not None:
                 r.lpips = lpips_score(rec.raw, torch.from_numpy(ref))
@@ -311,7 +311,7 @@ def evaluate(
         if all(getattr(r, key) is None for r in results):
             notes[key] = "no recording has a ground truth"
     if all(r.lpips is None for r in results):
-        notes["lpips"] = lpips_status
+        notes["lpips"] = lpips_status or "no recording has a ground truth"
     summary = {
         "method": method,
         "files": len(results),
@@ -329,15 +329,14 @@ def evaluate(
     }
     if use_pyiqa:
         same_size = len({tuple(i.shape) for i in raws}) == 1
-        scores, status = nriqa.pyiqa_scores(torch.stack(raws), PYIQA_METRICS) if same_size else (None, "mixed sizes")
-        summary["pyiqa"] = status
-        for name in PYIQA_METRICS:
-            if scores is not None and name in scores:
-                summary[name] = float(scores[name].mean())
-            else:
-                summary[name] = None
-                why = [part for part in status.split("; ") if part.startswith(f"{name}:")]
-                notes[name] = status if scores is None else (why[0] if why else f"pyiqa could not run {name}")
+        failed = []
+        for name in PYIQA_METRICS:  # one call per metric, so each None carries its own reason
+            scores, status = nriqa.pyiqa_scores(torch.stack(raws), (name,)) if same_size else (None, "mixed sizes")
+            summary[name] = float(scores[name].mean()) if scores and name in scores else None
+            if summary[name] is None:
+                notes[name] = status
+                failed.append(f"{name}: {status}")
+        summary["pyiqa"] = "; ".join(failed) or "ok"
     summary["notes"] = notes
     return {"files": [asdict(r) for r in results], "summary": summary, "skipped": skipped}
 

@@ -422,9 +422,9 @@ def train_fine(
         loop.log(loss=loss, class_loss=l_cls, hq_prob=losses.hq_probability(q_feats.detach(), prompts_, scale).mean())
         if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
             result = validate(lrn)
-            extras = {} if not isinstance(result, dict) else {f"val_{k}": v for k, v in result.items() if k != "score"}
-            extras = {k: v for k, v in extras.items() if v is not None}  # e.g. no PSNR without a ground truth
-            score = float(result["score"] if isinstance(result, dict) else result)
+            measures = dict(result) if isinstance(result, dict) else {"score": result}
+            score = float(measures.pop("score"))
+            extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
             loop.log(val_score=score, val_step=loop.step + 1, **extras)
             if defences.early_stop and (best is None or score > best["score"]):
                 best = {
