@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikeclip_lite import baselines, data, io, physics, reference
+from spikeclip_lite import baselines, data, io, models, physics, reference
+from spikeclip_lite.spike_data import make_spike_set, pack_spikes, unpack_spikes, voxels_from_packed
 
 T, H, W = 200, 250, 400
 
@@ -31,6 +32,14 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def storage_sizes() -> dict[str, int]:
+    """Bytes per 64×64 scene of 200 frames: as stored now (packed bits) and before (float16 voxels)."""
+    s = make_spike_set(2, "val", 64, progress=False)
+    now = s.nbytes // 2
+    images = 4 * 64 * 64 * 4 + 8 + 1  # tfp, tfi, tfstp, gt float32 + label + moving
+    return {"float16 voxels (until 2026-11-28)": 50 * 64 * 64 * 2 + images, "packed bits (now)": now}
 
 
 def main() -> None:
@@ -67,6 +76,16 @@ def main() -> None:
     strong = median_time(lambda: reference.tfi_framewise(spikes_n, 100, 49), 5)
     rows.append(("TFI (t=100, w=49)", "frame loop, vectorised over pixels", strong, fast, None))
 
+    # 4. a training batch's voxels from the stored bits (32 scenes of 200 × 128 × 128, the full-mode batch)
+    batch = (torch.rand(32, T, 128, 128, generator=torch.Generator().manual_seed(0)) < 0.05).to(torch.uint8)
+    packed = pack_spikes(batch)
+    fast = median_time(lambda: voxels_from_packed(packed), 7)
+    slow = median_time(lambda: models.voxelize(unpack_spikes(packed)), 3)
+    assert torch.equal(voxels_from_packed(packed), models.voxelize(batch))
+    rows.append(("voxels of a batch from bits (32 × 128²)", "unpack, then sum frames", slow, fast, 2))
+    stored = models.voxelize(batch).half()  # the float16 voxels the sets held before packing
+    read_f16 = median_time(lambda: stored[torch.arange(32)].float(), 7)
+
     # Context without a reference: the noisy simulator (Poisson draws dominate).
     noisy = median_time(lambda: physics.simulate(image, T, seed=0, noise="low_light"), 3)
 
@@ -80,6 +99,15 @@ def main() -> None:
         goal = f"≥ {target}×" if target else "(context)"
         print(f"| {name} | {ref_name} | {slow * 1e3:.1f} | {fast * 1e3:.1f} | {slow / fast:.1f}× | {goal} |")
     print(f"\nsimulator with the low_light noise model (shot noise, dark current, fixed pattern): {noisy * 1e3:.0f} ms")
+    print(
+        f"a batch's voxels read from stored float16 voxels (the old layout, 4× the memory): {read_f16 * 1e3:.1f} ms;"
+        f" from the bits: {fast * 1e3:.1f} ms"
+    )
+    sizes = storage_sizes()
+    print("\n| spike-set layout | bytes per 64² scene | bits per pixel-frame | fast-mode data (168 scenes) |")
+    print("|---|---|---|---|")
+    for name, b in sizes.items():
+        print(f"| {name} | {b:,} | {8 * b / (T * 64 * 64):.2f} | {168 * b / 1e6:.1f} MB |")
     out = Path("outputs")
     out.mkdir(exist_ok=True)
     (out / "bench.json").write_text(
@@ -90,6 +118,8 @@ def main() -> None:
                     for n, r, s, f, t in rows
                 ],
                 "noisy_simulator_s": noisy,
+                "voxels_from_float16_s": read_f16,
+                "bytes_per_64px_scene": sizes,
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
             },

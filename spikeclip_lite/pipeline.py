@@ -24,13 +24,18 @@ from . import data, metrics
 from .clip import Clip, load_clip, resolve_device
 from .models import LRN
 from .prompts import PromptPair
-from .spike_data import SpikeSet, make_hq_images, make_spike_set, spike_set_from_images, spike_set_from_uhsr
+from .spike_data import (
+    SpikeSet,
+    load_or_make,
+    make_hq_images,
+    make_spike_set,
+    spike_set_from_images,
+    spike_set_from_uhsr,
+)
 from .train import (
     Defences,
     StageConfig,
-    load_or_set_aside,
     reconstruct,
-    save_checkpoint,
     train_coarse,
     train_fine,
     train_prompts,
@@ -114,8 +119,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
 
-#: Bump when the simulation of the spike sets changes (invalidates ``out/data`` caches).
-DATA_VERSION = 2
+#: Bump when the simulation of the spike sets or their file changes (invalidates ``out/data`` caches);
+#: 3: packed bits in ``.npz`` (1 bit per pixel-frame) instead of float16 voxels in ``.pt``.
+DATA_VERSION = 3
 
 #: CI / laptop settings: a few minutes on 2 CPU cores.
 FAST = PipelineConfig()
@@ -401,21 +407,17 @@ class Run:
         dev = torch.device("cpu") if split == "test" else self.device
         prefix = "" if self.cfg.dataset == "procedural" else f"{self.cfg.dataset}-"
         suffix = "" if dev.type == "cpu" else f"-{dev.type}"  # other RNG → other (equivalent) draws
-        path = self.out / "data" / f"{prefix}{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}{suffix}.pt"
-        cached = load_or_set_aside(path, tuple(f.name for f in fields(SpikeSet)))
-        if cached is not None:
-            return SpikeSet(**cached)
+        path = self.out / "data" / f"{prefix}{split}-n{n}-s{self.cfg.size}-v{DATA_VERSION}{suffix}.npz"
         if self.cfg.dataset == "cifar10":
             images, labels = self._cifar_split(split, n)
-            spike_set = spike_set_from_images(images, labels, split, progress=self.progress, device=dev)
+            make = partial(spike_set_from_images, images, labels, split, progress=self.progress, device=dev)
         elif self.cfg.dataset == "procedural":
-            spike_set = make_spike_set(
-                n, split, self.cfg.size, progress=self.progress, device=dev, workers=self.cfg.workers
+            make = partial(
+                make_spike_set, n, split, self.cfg.size, progress=self.progress, device=dev, workers=self.cfg.workers
             )
         else:
             raise ValueError(f"unknown dataset {self.cfg.dataset!r}: use 'procedural' or 'cifar10'")
-        save_checkpoint(path, **{f.name: getattr(spike_set, f.name) for f in fields(SpikeSet)})
-        return spike_set
+        return load_or_make(path, make)
 
     @cached_property
     def train_set(self) -> SpikeSet:
@@ -467,7 +469,7 @@ class Run:
 
     def coarse_train_outputs(self) -> torch.Tensor:
         if "coarse_train" not in self._cache:
-            self._cache["coarse_train"] = self.images("coarse", self.train_set.voxels)
+            self._cache["coarse_train"] = self.images("coarse", self.train_set)
         return self._cache["coarse_train"]
 
     def prompts(self) -> PromptPair:
@@ -498,8 +500,9 @@ class Run:
         """Whether the guide judges quality on full-resolution windows (``cfg.quality_view``)."""
         return self.cfg.quality_view == "native"
 
-    def images(self, tag: str, voxels: torch.Tensor, lrn: LRN | None = None) -> torch.Tensor:
-        """Images (N, H, W) in [0, 1] from a trained network (``tag``: coarse, fine, supervised, …)."""
+    def images(self, tag: str, voxels: torch.Tensor | SpikeSet, lrn: LRN | None = None) -> torch.Tensor:
+        """Images (N, H, W) in [0, 1] from a trained network (``tag``: coarse, fine, supervised, …) of voxels
+        (N, 50, H, W) or of every scene of a SpikeSet."""
         model = lrn if lrn is not None else self._cache[tag] if tag in self._cache else getattr(self, tag)()
         return reconstruct(model, voxels, standardise=self._standardise[tag])
 
@@ -508,7 +511,7 @@ class Run:
         (no ground truth). Aligned PSNR and the texture ratio come along for the curves in notebook 06
         only: they use the simulated ground truth, which the method itself may not."""
         s = score_images(
-            self.images(tag, self.val_set.voxels, lrn),
+            self.images(tag, self.val_set, lrn),
             self.val_set.gt,
             self.val_set.labels,
             self.judge,
@@ -582,7 +585,7 @@ class Run:
             include = ("coarse", "fine") + (("supervised",) if self.train_set.has_ground_truth else ())
         recons = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp}
         for name in include:
-            recons[name] = self.images(name, t.voxels)
+            recons[name] = self.images(name, t)
         return recons
 
 

@@ -1,8 +1,11 @@
 """Training and test sets for SpikeCLIP's stages: low-light spike streams of procedural scenes.
 
-A :class:`SpikeSet` holds, per scene, the 50-channel voxels the LRN reads, the classical
-reconstructions (TFP over 200 frames, TFI at frame 100), the ground truth at the key frame
-(used only for evaluation and the supervised upper bound), the label and whether it moves.
+A :class:`SpikeSet` holds, per scene, the spike stream **as the camera stores it** (1 bit per pixel and
+frame, packed 8 frames to a byte), the classical reconstructions (TFP over 200 frames, TFI and TFSTP at
+frame 100), the ground truth at the key frame (used only for evaluation and the supervised upper
+bound), the label and whether it moves. The 50-channel voxels the LRN reads are computed from the bits
+when a batch is drawn, on the device that trains (:meth:`SpikeSet.voxel_batch`): exact small integers,
+so they are bit-identical to voxelising the unpacked stream.
 
 The **HQ set** for prompt learning is clean scenes from *other* seeds: unpaired, never the
 ground truth of a training stream.
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from functools import partial
@@ -23,10 +27,16 @@ import torch
 from tqdm.auto import tqdm
 
 from . import baselines, data, io, models, physics
+from ._tensor import check_binary
+from .checkpoints import CorruptCheckpointError, atomic_write, load_or_set_aside, unreadable
 
 __all__ = [
     "SpikeSet",
+    "pack_spikes",
+    "unpack_spikes",
+    "voxels_from_packed",
     "make_spike_set",
+    "load_or_make",
     "resolve_workers",
     "spike_set_from_images",
     "spike_set_from_uhsr",
@@ -46,12 +56,49 @@ def normalise_rate(img: torch.Tensor, q: float = 0.995) -> torch.Tensor:
     return (img / hi[..., None, None]).clamp(0, 1)
 
 
+# -- 1 bit per pixel-frame -----------------------------------------------------------------------
+def pack_spikes(spikes: torch.Tensor) -> torch.Tensor:
+    """Spikes (…, T, H, W) of 0/1 → (…, T/8, H, W) uint8: frame ``8k + j`` is bit ``j`` of byte ``k``.
+
+    T must be a multiple of 8 (the course's streams have 200 frames)."""
+    check_binary(spikes)
+    T = spikes.shape[-3]
+    if T % 8:
+        raise ValueError(f"a stream of {T} frames cannot be packed 8 frames to a byte; use a multiple of 8 (e.g. 200)")
+    s = spikes.to(torch.uint8).reshape(*spikes.shape[:-3], T // 8, 8, *spikes.shape[-2:])
+    weights = (1 << torch.arange(8, dtype=torch.uint8, device=s.device)).view(8, 1, 1)
+    return (s * weights).sum(dim=-3, dtype=torch.uint8)
+
+
+def unpack_spikes(packed: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`pack_spikes`: (…, T/8, H, W) uint8 → (…, T, H, W) uint8 of 0/1."""
+    if packed.dtype != torch.uint8 or packed.ndim < 3:
+        raise ValueError(f"packed spikes must be uint8 (…, T/8, H, W), got {packed.dtype} {tuple(packed.shape)}")
+    shifts = torch.arange(8, dtype=torch.uint8, device=packed.device).view(8, 1, 1)
+    return ((packed.unsqueeze(-3) >> shifts) & 1).flatten(-4, -3)
+
+
+def voxels_from_packed(packed: torch.Tensor, bins: int = 50) -> torch.Tensor:
+    """Voxels straight from packed bits: (…, T/8, H, W) uint8 → (…, bins, H, W) float32, equal to
+    ``models.voxelize(unpack_spikes(packed), bins)``.
+
+    With four frames per bin (200 frames, 50 bins) each byte holds two bins, one per half (nibble):
+    counting a nibble's set bits needs no unpacking."""
+    T = 8 * packed.shape[-3]
+    if T % bins or T // bins != 4:
+        return models.voxelize(unpack_spikes(packed), bins)
+    halves = torch.stack((packed & 15, packed >> 4), dim=-3)  # (…, T/8, 2, H, W): bins 2k and 2k + 1
+    counts = (halves & 1) + (halves >> 1 & 1) + (halves >> 2 & 1) + (halves >> 3)
+    return counts.flatten(-4, -3).float()
+
+
 @dataclass
 class SpikeSet:
-    """N scenes. voxels (N, 50, H, W) float16; tfp, tfi, tfstp, gt (N, H, W) float32 in [0, 1]
-    (gt is NaN for real recordings, which have none); labels (N,) int64; moving (N,) bool."""
+    """N scenes. spikes (N, T/8, H, W) uint8, the streams packed 8 frames to a byte (:func:`pack_spikes`);
+    tfp, tfi, tfstp, gt (N, H, W) float32 in [0, 1] (gt is NaN for real recordings, which have none);
+    labels (N,) int64; moving (N,) bool."""
 
-    voxels: torch.Tensor
+    spikes: torch.Tensor
     tfp: torch.Tensor
     tfi: torch.Tensor
     tfstp: torch.Tensor
@@ -65,15 +112,83 @@ class SpikeSet:
     def subset(self, idx: torch.Tensor | slice) -> SpikeSet:
         return SpikeSet(*(getattr(self, f.name)[idx] for f in fields(self)))
 
+    def to(self, device: str | torch.device) -> SpikeSet:
+        """The set on ``device`` (a training stage keeps its data where it trains)."""
+        return SpikeSet(*(getattr(self, f.name).to(device) for f in fields(self)))
+
     @property
     def has_ground_truth(self) -> bool:
         return bool(torch.isfinite(self.gt).all())
+
+    @property
+    def n_frames(self) -> int:
+        return 8 * self.spikes.shape[1]
+
+    def stream(self, i: int) -> torch.Tensor:
+        """Scene ``i``'s spike stream (T, H, W) uint8 of 0/1."""
+        return unpack_spikes(self.spikes[i])
+
+    def voxel_batch(self, idx: torch.Tensor | slice, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Voxels (B, 50, H, W) float32 on ``device`` of the scenes ``idx``, computed there from the bits."""
+        return voxels_from_packed(self.spikes[idx].to(device))
+
+    @property
+    def voxels(self) -> torch.Tensor:
+        """Every scene's voxels (N, 50, H, W) float16 (values 0–4, exact), computed from the bits on each
+        access: for figures and small sets; training draws batches with :meth:`voxel_batch`."""
+        return torch.cat([self.voxel_batch(slice(i, i + 64)).half() for i in range(0, len(self), 64)])
+
+    # -- the cache file: plain arrays, no pickle -------------------------------------------------------
+    def save(self, path: Path | str) -> None:
+        """Write the set to ``path`` (``.npz``, uncompressed) atomically."""
+        arrays = {f.name: getattr(self, f.name).cpu().numpy() for f in fields(self)}
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+
+    @classmethod
+    def load(cls, path: Path | str) -> SpikeSet:
+        """Read a set written by :meth:`save` (``allow_pickle=False``: the file cannot run code).
+
+        Raises:
+            CorruptCheckpointError: the file is cut short, damaged, or not a spike set."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [f.name for f in fields(cls) if f.name not in z.files]
+                if missing:
+                    raise CorruptCheckpointError(f"{path} lacks {missing}: not a spike set. Delete it to rebuild.")
+                s = cls(**{f.name: torch.from_numpy(z[f.name]) for f in fields(cls)})
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise unreadable(path, err) from err
+        n = len(s.labels)
+        if (
+            s.spikes.dtype != torch.uint8
+            or s.spikes.ndim != 4
+            or any(len(getattr(s, f.name)) != n for f in fields(cls))
+        ):
+            raise CorruptCheckpointError(f"{path}: arrays of inconsistent shapes or types. Delete it to rebuild.")
+        return s
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the set's arrays take (what its cache file holds, less a few hundred bytes of headers)."""
+        return sum(getattr(self, f.name).numel() * getattr(self, f.name).element_size() for f in fields(self))
+
+
+def load_or_make(path: Path | str, make: Callable[[], SpikeSet]) -> SpikeSet:
+    """The set cached at ``path``, or ``make()`` written there first. A cache that cannot be read is moved
+    aside to ``*.corrupt`` with a warning and rebuilt."""
+    cached = load_or_set_aside(path, load=SpikeSet.load)
+    if cached is not None:
+        return cached
+    spike_set = make()
+    spike_set.save(path)
+    return spike_set
 
 
 def _record(spk: torch.Tensor, gt: torch.Tensor, label: int, move: bool) -> tuple:
     """One scene's row of a SpikeSet: computed where the spikes are (GPU or CPU), stored on the CPU."""
     return (
-        models.voxelize(spk).half().cpu(),
+        pack_spikes(spk).cpu(),
         normalise_rate(baselines.tfp(spk)).cpu(),
         normalise_rate(baselines.tfi(spk)).cpu(),
         normalise_rate(baselines.tfstp(spk)).cpu(),

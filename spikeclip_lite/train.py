@@ -14,9 +14,7 @@ checkpoint after each epoch, resume from it after an interruption, and a returne
 from __future__ import annotations
 
 import math
-import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .augment import augment, random_crop
+from .checkpoints import load_or_set_aside, save_checkpoint
 from .clip import Clip, resolve_device
 from .models import LRN
 from .prompts import PromptPair
@@ -42,10 +41,8 @@ __all__ = [
     "train_prompts",
     "train_fine",
     "train_supervised",
-    "save_checkpoint",
-    "load_checkpoint",
-    "load_or_set_aside",
-    "CorruptCheckpointError",
+    "on_device",
+    "LOG_EVERY",
 ]
 
 
@@ -61,6 +58,7 @@ class StageConfig:
     device: str = "auto"
     ckpt_dir: str | None = None  # checkpoints + resume; None = no checkpoints
     progress: bool = True
+    compile: bool = False  # torch.compile the LRN's training step (pays on a GPU; slow to start on a CPU)
 
 
 @dataclass
@@ -108,59 +106,11 @@ def autocast(dev: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
 
 
-def save_checkpoint(path: Path, **state: object) -> None:
-    """Write ``state`` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-class CorruptCheckpointError(RuntimeError):
-    """A checkpoint or cache file exists but cannot be read (cut short, damaged, or of another layout)."""
-
-
-def load_checkpoint(path: Path, keys: tuple[str, ...] = ()) -> dict:
-    """Load a checkpoint with ``weights_only=True``; it must hold ``keys``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        CorruptCheckpointError: unreadable, or without ``keys``; the message names the file and what to do.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated zip, a foreign pickle (refused by weights_only), …
-        raise CorruptCheckpointError(
-            f"{path} cannot be read ({type(err).__name__}: {str(err)[:200]}). Delete it (or its folder) to "
-            "rebuild it; a run that finds it corrupt sets it aside as *.corrupt and rebuilds."
-        ) from err
-    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise CorruptCheckpointError(f"{path} lacks {missing}: not a checkpoint of this stage. Delete it to rebuild.")
-    return state
-
-
-def load_or_set_aside(path: Path, keys: tuple[str, ...] = ()) -> dict | None:
-    """:func:`load_checkpoint`, or ``None`` with a warning after moving a corrupt file aside to ``*.corrupt``
-    (so the caller rebuilds it, and the damaged file stays for inspection). ``None`` too when absent."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        return load_checkpoint(path, keys)
-    except CorruptCheckpointError as err:
-        aside = path.with_name(path.name + ".corrupt")
-        os.replace(path, aside)
-        warnings.warn(f"{err} Moved it to {aside.name} and rebuilding.", stacklevel=2)
-        return None
-
-
-def reconstruct(lrn: torch.nn.Module, voxels: torch.Tensor, batch: int = 32, standardise: bool = False) -> torch.Tensor:
-    """Run the LRN over voxels (N, 50, H, W) → images (N, H, W) in [0, 1] on the CPU (no grad).
+def reconstruct(
+    lrn: torch.nn.Module, voxels: torch.Tensor | SpikeSet, batch: int = 32, standardise: bool = False
+) -> torch.Tensor:
+    """Run the LRN over voxels (N, 50, H, W) (or a SpikeSet's, computed batch by batch from its bits on the
+    LRN's device) → images (N, H, W) in [0, 1] on the CPU (no grad).
 
     ``standardise``: present the output as CLIP saw it during training (:func:`to_clip_image`);
     a CLIP-trained network's raw brightness is arbitrary. Otherwise the output is clamped.
@@ -170,7 +120,9 @@ def reconstruct(lrn: torch.nn.Module, voxels: torch.Tensor, batch: int = 32, sta
     outs = []
     with torch.no_grad(), autocast(dev):
         for i in range(0, len(voxels), batch):
-            out = lrn(voxels[i : i + batch].to(dev, torch.float32)).float()
+            sl = slice(i, i + batch)
+            vox = voxels.voxel_batch(sl, dev) if isinstance(voxels, SpikeSet) else voxels[sl].to(dev, torch.float32)
+            out = lrn(vox).float()
             outs.append(to_clip_image(out, standardise)[:, 0].cpu())
     return torch.cat(outs)
 
@@ -188,10 +140,13 @@ class _Loop:
     ) -> None:
         self.name, self.cfg, self.n = name, cfg, n_items
         self.modules = modules
-        self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # one fused kernel per step on CUDA; the CPU keeps the default (results there stay as they were)
+        fused = _device(cfg).type == "cuda"
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.history: dict[str, list[float]] = {}
+        self._pending: dict[str, list[torch.Tensor | float]] = {}  # logged, not yet read back from the device
         self.extra: dict = {}
         self.steps_per_epoch = max(1, math.ceil(n_items / cfg.batch))
         self.ckpt = Path(cfg.ckpt_dir) / f"{name}.pt" if cfg.ckpt_dir else None
@@ -222,8 +177,10 @@ class _Loop:
             bar.update(1)
             if self.step % self.steps_per_epoch == 0 or self.step == self.cfg.steps:
                 self.save()
-            last = {k: v[-1] for k, v in self.history.items() if v}
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
+            if self.step % LOG_EVERY == 0 or self.step == self.cfg.steps:
+                self.flush()
+                last = {k: v[-1] for k, v in self.history.items() if v}
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
         bar.close()
         if self.step > start:  # throughput of the steps run now (not of resumed ones)
             seconds = time.perf_counter() - t0
@@ -231,18 +188,29 @@ class _Loop:
             self.history["samples_per_s"] = [(self.step - start) * self.cfg.batch / seconds]
             self.save()
 
-    def log(self, **values: float) -> None:
+    def log(self, **values: torch.Tensor | float) -> None:
+        """Record values; tensors are read back (a GPU sync) only every :data:`LOG_EVERY` steps."""
         for k, v in values.items():
-            self.history.setdefault(k, []).append(float(v.detach()) if isinstance(v, torch.Tensor) else float(v))
+            self._pending.setdefault(k, []).append(v.detach() if isinstance(v, torch.Tensor) else float(v))
+
+    def flush(self) -> None:
+        """Move logged values into ``history`` as floats; raise if a logged loss was NaN or infinite."""
+        for k, values in self._pending.items():
+            floats = [float(v) for v in values]
+            if k == "loss" and not all(math.isfinite(v) for v in floats):
+                first = next(i for i, v in enumerate(floats) if not math.isfinite(v))
+                step = self.step - len(floats) + first
+                raise FloatingPointError(f"{self.name}: loss is {floats[first]} at step {step}; lower the lr")
+            self.history.setdefault(k, []).extend(floats)
+        self._pending = {}
 
     def update(self, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{self.name}: loss is {float(loss.detach())} at step {self.step}; lower the lr")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
 
     def save(self) -> None:
+        self.flush()  # also refuses to checkpoint weights after a non-finite loss
         if self.ckpt is None:
             return
         save_checkpoint(
@@ -256,6 +224,21 @@ class _Loop:
             torch_rng=torch.get_rng_state(),
             config=asdict(self.cfg),
         )
+
+
+#: Steps between reading logged values back from the device (each read waits for the GPU).
+LOG_EVERY = 10
+
+
+def on_device(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> tuple[torch.nn.Module, SpikeSet]:
+    """Prepare a training stage on its device: the LRN there (channels_last on CUDA, where cuDNN's fastest
+    convolutions want it; ``torch.compile``-d if ``cfg.compile``) and the whole set there, so drawing a
+    batch copies nothing between host and device. Returns (the module to call, the set)."""
+    dev = _device(cfg)
+    lrn.to(dev).train()
+    if dev.type == "cuda":
+        lrn.to(memory_format=torch.channels_last)
+    return (torch.compile(lrn) if cfg.compile else lrn), train_set.to(dev)
 
 
 def _clip_features(
@@ -301,19 +284,18 @@ def train_coarse(
     """
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
-    lrn.to(dev).train()
-    loop = _Loop("coarse", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    model, data = on_device(lrn, train_set, cfg)
+    loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
     for idx in loop.batches():
         lrn.train()
-        vox = train_set.voxels[idx].to(dev, torch.float32)
-        labels = train_set.labels[idx].to(dev)
+        vox = data.voxel_batch(idx, dev)
         with autocast(dev):
-            out = lrn(vox)
+            out = model(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
-        l_cls = losses.class_loss(feats, text, labels, clip.logit_scale)
+        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale)
         w = max(fidelity_floor, warmup_weight * max(0.0, 1 - loop.step / max(warmup_steps, 1)))
-        l_warm = losses.warmup_loss(out.float(), train_set.tfi[idx].unsqueeze(1).to(dev), fidelity_blur)
+        l_warm = losses.warmup_loss(out.float(), data.tfi[idx].unsqueeze(1), fidelity_blur)
         loss = l_cls + w * l_warm
         loop.update(loss)
         loop.log(loss=loss, class_loss=l_cls, warmup=l_warm)
@@ -396,26 +378,27 @@ def train_fine(
     """
     dev = _device(cfg)
     defences = defences or Defences()
-    lrn.to(dev).train()
+    model, data = on_device(lrn, train_set, cfg)
+    anchor_images = anchor_images.to(dev) if anchor_images is not None else None
     pair.to(dev)
-    loop = _Loop("fine", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    loop = _Loop("fine", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
     with torch.no_grad():
         prompts_ = pair(clip)
     best = loop.extra.get("best")
     for idx in loop.batches():
         lrn.train()
-        vox = train_set.voxels[idx].to(dev, torch.float32)
+        vox = data.voxel_batch(idx, dev)
         with autocast(dev):
-            out = lrn(vox)
+            out = model(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
-        l_cls = losses.class_loss(feats, text, train_set.labels[idx].to(dev), clip.logit_scale)
+        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale)
         q_feats = _clip_features(clip, out, defences, loop.gen, native=True) if native else feats
         l_prompt = losses.prompt_loss(q_feats, prompts_, scale, form)
         loss = l_cls + lam * l_prompt
         if defences.anchor and anchor_images is not None:
             shown = to_clip_image(out.float(), defences.standardise)  # compare images as they are presented
-            l_anchor = losses.warmup_loss(shown, anchor_images[idx].unsqueeze(1).to(dev), defences.anchor_blur)
+            l_anchor = losses.warmup_loss(shown, anchor_images[idx].unsqueeze(1), defences.anchor_blur)
             loss = loss + defences.anchor * lam * l_anchor
             loop.log(anchor=l_anchor)
         loop.update(loss)
@@ -443,13 +426,13 @@ def train_fine(
 def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> dict[str, list[float]]:
     """The upper bound: L1 to the ground truth at the key frame (not allowed to SpikeCLIP)."""
     dev = _device(cfg)
-    lrn.to(dev).train()
-    loop = _Loop("supervised", list(lrn.parameters()), cfg, len(train_set), {"lrn": lrn})
+    model, data = on_device(lrn, train_set, cfg)
+    loop = _Loop("supervised", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     for idx in loop.batches():
         lrn.train()
         with autocast(dev):
-            out = lrn(train_set.voxels[idx].to(dev, torch.float32))
-        loss = losses.warmup_loss(out.float(), train_set.gt[idx].unsqueeze(1).to(dev))
+            out = model(data.voxel_batch(idx, dev))
+        loss = losses.warmup_loss(out.float(), data.gt[idx].unsqueeze(1))
         loop.update(loss)
         loop.log(loss=loss)
     lrn.eval()

@@ -60,3 +60,11 @@ def npy_bytes(a: np.ndarray) -> bytes:
     buf = pyio.BytesIO()
     np.save(buf, a)
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_set():
+    """Eight simulated training scenes at 32² (four moving), 200 frames."""
+    from spikeclip_lite.spike_data import make_spike_set
+
+    return make_spike_set(8, "train", 32, progress=False)

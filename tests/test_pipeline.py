@@ -120,7 +120,7 @@ def test_cifar10_dataset_end_to_end(tmp_path, capsys):
     assert "| coarse | moving |" in out and "time split: data" in out
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["settings"]["dataset"] == "cifar10" and saved["settings"]["n_test"] == 6
-    assert (tmp_path / "out" / "data" / "cifar10-test-n6-s32-v2.pt").exists()
+    assert (tmp_path / "out" / "data" / "cifar10-test-n6-s32-v3.npz").exists()
     run = pipeline.Run(replace(TINY, dataset="cifar10", cifar_root=str(tmp_path / "cifar")), tmp_path / "out")
     with pytest.warns(UserWarning):
         assert run.classes[0] == "airplane"
@@ -179,14 +179,6 @@ def test_judge_must_be_independent(tmp_path):
         _ = run.judge
 
 
-def test_simulation_device_argument_is_used():
-    a = pipeline.make_spike_set(2, "val", 16, n_frames=200, progress=False, device="cpu")
-    b = pipeline.make_spike_set(2, "val", 16, n_frames=200, progress=False)
-    torch.testing.assert_close(a.voxels, b.voxels)
-    with pytest.raises(RuntimeError):
-        pipeline.make_spike_set(1, "val", 16, progress=False, device="meta")
-
-
 def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(pipeline, "FAST", replace(TINY, n_val=6))
     assert main(["pipeline", "--clip", "teaching", "--out", str(tmp_path), "--eval-split", "val"]) == 0
@@ -197,17 +189,6 @@ def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
     assert len(run.test_reconstructions(split="val")["TFP"]) == 6
     with pytest.raises(ValueError, match="'test' or 'val'"):
         run.test_reconstructions(split="train")
-
-
-def test_worker_processes_give_the_same_spike_set():
-    """Scenes rendered and simulated in worker processes are bit-identical to the in-process set."""
-    from spikeclip_lite.spike_data import resolve_workers
-
-    one = pipeline.make_spike_set(4, "val", 16, progress=False, workers=0)
-    two = pipeline.make_spike_set(4, "val", 16, progress=False, workers=2)
-    for name in ("voxels", "tfp", "tfi", "tfstp", "gt", "labels", "moving"):
-        assert torch.equal(getattr(one, name), getattr(two, name)), name
-    assert resolve_workers(3) == 3 and resolve_workers(-1) >= 0
 
 
 def test_long_preset_and_cli(tmp_path, capsys, monkeypatch):
@@ -257,7 +238,7 @@ def test_bad_settings_fail_before_any_work(setting, message, tmp_path, capsys, m
 def test_corrupt_data_cache_is_set_aside_and_rebuilt(tmp_path):
     run = pipeline.Run(TINY, tmp_path, progress=False)
     first = run.val_set
-    (cache,) = (tmp_path / "data").glob("val-*.pt")
+    (cache,) = (tmp_path / "data").glob("val-*.npz")
     cache.write_bytes(cache.read_bytes()[:100])
     with pytest.warns(UserWarning, match="cannot be read .* rebuilding"):
         again = pipeline.Run(TINY, tmp_path, progress=False).val_set

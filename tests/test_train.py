@@ -3,34 +3,14 @@
 import pytest
 import torch
 
-from spikeclip_lite import data, train
+from spikeclip_lite import checkpoints, data, train
 from spikeclip_lite.models import LRN
 from spikeclip_lite.prompts import PromptPair
-from spikeclip_lite.spike_data import SPLITS, make_hq_images, make_spike_set
-
-
-@pytest.fixture(scope="module")
-def tiny_set():
-    return make_spike_set(8, "train", 32, progress=False)
+from spikeclip_lite.spike_data import make_hq_images, make_spike_set
 
 
 def cfg(tmp_path, steps, **kw):
     return train.StageConfig(steps=steps, batch=4, lr=kw.pop("lr", 1e-3), ckpt_dir=str(tmp_path), progress=False, **kw)
-
-
-def test_spike_set_layout(tiny_set):
-    assert tiny_set.voxels.shape == (8, 50, 32, 32) and tiny_set.voxels.dtype == torch.float16
-    assert tiny_set.moving.sum() == 4 and tiny_set.tfp.max() <= 1 and tiny_set.gt.shape == (8, 32, 32)
-    again = make_spike_set(8, "train", 32, progress=False)
-    assert torch.equal(again.voxels, tiny_set.voxels)  # deterministic
-    with pytest.raises(ValueError, match="unknown split"):
-        make_spike_set(2, "holdout", 32, progress=False)
-    assert len(set(SPLITS.values())) == len(SPLITS)
-
-
-def test_hq_images_are_unpaired(tiny_set):
-    hq = make_hq_images(8, 32)
-    assert not any(torch.allclose(h, g) for h in hq for g in tiny_set.gt)
 
 
 def test_coarse_checkpoints_and_resumes(tmp_path, tiny_clip, tiny_set):
@@ -38,7 +18,7 @@ def test_coarse_checkpoints_and_resumes(tmp_path, tiny_clip, tiny_set):
     lrn = LRN()
     h = train.train_coarse(lrn, tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path, 4), warmup_steps=2)
     assert len(h["loss"]) == 4 and (tmp_path / "coarse.pt").exists()
-    state = train.load_checkpoint(tmp_path / "coarse.pt")
+    state = checkpoints.load_checkpoint(tmp_path / "coarse.pt")
     assert state["step"] == 4
     # an interrupted run continues from the checkpoint: same result as one uninterrupted run
     lrn_b = LRN()
@@ -50,12 +30,6 @@ def test_coarse_checkpoints_and_resumes(tmp_path, tiny_clip, tiny_set):
     assert len(h_c["loss"]) == 6
     for a, b in zip(lrn_b.state_dict().values(), lrn_c.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-
-
-def test_checkpoint_is_atomic_and_weights_only(tmp_path):
-    train.save_checkpoint(tmp_path / "x.pt", modules={"a": {"w": torch.ones(2)}}, step=3)
-    assert not list(tmp_path.glob("*.tmp"))
-    assert train.load_checkpoint(tmp_path / "x.pt")["step"] == 3
 
 
 def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
@@ -132,14 +106,14 @@ def test_corrupt_checkpoint_is_named_set_aside_and_rebuilt(tmp_path, tiny_clip, 
     train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
     ckpt = tmp_path / "coarse.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:200])  # cut short, as by a full disk
-    with pytest.raises(train.CorruptCheckpointError, match=r"coarse\.pt cannot be read .* Delete it"):
-        train.load_checkpoint(ckpt)
+    with pytest.raises(checkpoints.CorruptCheckpointError, match=r"coarse\.pt cannot be read .* Delete it"):
+        checkpoints.load_checkpoint(ckpt)
     with pytest.warns(UserWarning, match="Moved it to coarse.pt.corrupt and rebuilding"):
         h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
     assert "cached" not in h and len(h["loss"]) == 2 and (tmp_path / "coarse.pt.corrupt").exists()
-    train.save_checkpoint(ckpt, weights={"w": torch.ones(1)})  # readable, but another layout
-    with pytest.raises(train.CorruptCheckpointError, match=r"lacks \['modules'"):
-        train.load_checkpoint(ckpt, ("modules",))
+    checkpoints.save_checkpoint(ckpt, weights={"w": torch.ones(1)})  # readable, but another layout
+    with pytest.raises(checkpoints.CorruptCheckpointError, match=r"lacks \['modules'"):
+        checkpoints.load_checkpoint(ckpt, ("modules",))
     with pytest.warns(UserWarning, match="rebuilding"):
         assert "cached" not in train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, c)
 
