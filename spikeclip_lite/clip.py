@@ -9,18 +9,23 @@ with one clear warning. Every path goes through ``open_clip``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import socket
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import open_clip
 import torch
 import torch.nn.functional as F
+
+from .hub import sha256_of as file_sha256
 
 __all__ = [
     "Clip",
@@ -32,6 +37,15 @@ __all__ = [
     "resolve_device",
     "ClipUnavailableError",
     "wrap_model",
+    "load_teaching_clip",
+    "register_configs",
+    "expand_compact",
+    "openai_cached_file",
+    "CONFIGS",
+    "WHICH",
+    "ASSETS",
+    "REGISTRY",
+    "IMAGE_SIZE",
 ]
 
 #: Luma weights (ITU-R BT.601) used to turn CLIP's RGB statistics into grey ones.
@@ -238,7 +252,7 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def _openai_cached_file() -> str | None:
+def openai_cached_file() -> str | None:
     """Path of cached ViT-B-32/openai weights, or None. Never touches the network."""
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -266,7 +280,7 @@ def _load_pretrained(arch: str, pretrained: str, device: torch.device) -> Clip:
     """Any open_clip (arch, pretrained tag or file). Raises ClipUnavailableError quickly offline."""
     is_file = os.path.isfile(pretrained)
     if not is_file and arch == "ViT-B-32" and pretrained == "openai":
-        cached = _openai_cached_file()
+        cached = openai_cached_file()
         if cached is not None:
             pretrained, is_file = cached, True
     if not is_file and not hub_reachable():
@@ -297,8 +311,6 @@ def load_clip(name: str | tuple[str, str] = "auto", device: str | torch.device =
     """
     dev = resolve_device(device)
     if name == "teaching":
-        from .teaching_clip import load_teaching_clip
-
         return load_teaching_clip(judge=judge, device=dev)
     if name == "auto":
         try:
@@ -309,11 +321,94 @@ def load_clip(name: str | tuple[str, str] = "auto", device: str | torch.device =
                 f"procedural world. ({err})",
                 stacklevel=2,
             )
-            from .teaching_clip import load_teaching_clip
-
             return load_teaching_clip(judge=judge, device=dev)
     if name == "ViT-B-32":
         return _load_pretrained("ViT-B-32", "openai", dev)
     if isinstance(name, (tuple, list)) and len(name) == 2:
         return _load_pretrained(str(name[0]), str(name[1]), dev)
     raise ValueError(f"unknown CLIP {name!r}: use 'auto', 'ViT-B-32', 'teaching' or an (arch, pretrained) pair")
+
+
+# ----------------------------------------------------------------------------------------
+# The teaching CLIPs shipped in assets/ (trained by :mod:`.teaching_clip`)
+# ----------------------------------------------------------------------------------------
+ASSETS = Path(__file__).resolve().parent / "assets"
+REGISTRY = ASSETS / "teaching_clip.json"
+IMAGE_SIZE = 64
+
+#: open_clip model configs registered by this package (also written to ``assets/*.json``).
+#: They keep OpenAI CLIP's image mean/std, so the grey normalisation is the paper's
+#: (0.45924, 0.17597) for the teaching models too.
+CONFIGS: dict[str, dict] = {
+    "spikeclip-teaching-rn": {
+        "embed_dim": 128,
+        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3},
+    },
+    "spikeclip-teaching-rn-judge": {
+        "embed_dim": 128,
+        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [2, 2, 1, 1], "width": 16, "patch_size": None},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
+    },
+}
+WHICH = {"guide": "spikeclip-teaching-rn", "judge": "spikeclip-teaching-rn-judge"}
+
+
+def register_configs() -> None:
+    """Make the teaching architectures known to open_clip (idempotent)."""
+    ASSETS.mkdir(exist_ok=True)
+    for name, cfg in CONFIGS.items():
+        path = ASSETS / f"{name}.json"
+        text = json.dumps(cfg, indent=2) + "\n"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        if name not in open_clip.list_models():
+            open_clip.add_model_config(path)
+
+
+def expand_compact(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    """A compact teaching-CLIP file (only the used token-embedding rows, fp16) → a full float32 state dict."""
+    from safetensors.torch import load_file
+
+    sd = load_file(str(path))
+    rows, values = sd.pop("token_embedding.rows"), sd.pop("token_embedding.values")
+    vocab = CONFIGS[arch]["text_cfg"]["vocab_size"]
+    table = torch.zeros(vocab, values.shape[1], dtype=torch.float32)
+    table[rows] = values.float()
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    sd["token_embedding.weight"] = table
+    return sd
+
+
+def load_teaching_clip(judge: bool = False, device: str | torch.device = "auto", path: Path | None = None) -> Clip:
+    """Load a shipped teaching CLIP (guide, or the independent judge) through open_clip.
+
+    The compact file is SHA-256-checked against ``assets/teaching_clip.json``, expanded to a
+    full state dict in a temporary file and loaded with
+    ``open_clip.create_model_and_transforms(arch, pretrained=<file>)`` (``weights_only=True``).
+    """
+    which = "judge" if judge else "guide"
+    register_configs()
+    expected = None
+    if path is None:
+        if not REGISTRY.exists():
+            raise FileNotFoundError(f"{REGISTRY} is missing: train with `python -m spikeclip_lite.teaching_clip train`")
+        entry = json.loads(REGISTRY.read_text()).get(which)
+        if entry is None:
+            raise FileNotFoundError(f"no '{which}' teaching CLIP registered in {REGISTRY}")
+        path, expected = ASSETS / entry["file"], entry["sha256"]
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"teaching CLIP weights {path} are missing (partial checkout? Git LFS pointer?)")
+    digest = file_sha256(path)
+    if expected is not None and digest != expected:
+        raise ValueError(
+            f"{path.name} is corrupt: SHA-256 {digest[:16]}… does not match the registered "
+            f"{expected[:16]}…; restore it from the repository or retrain it"
+        )
+    arch = WHICH[which]
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "full.pt"
+        torch.save(expand_compact(Path(path), arch), full)
+        model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=str(full), device="cpu")
+    return wrap_model(model, arch, f"teaching-{which}@{digest[:8]}", resolve_device(device), teaching=True)

@@ -1,5 +1,5 @@
-"""The teaching CLIP: a small open_clip model the course trains itself, so CLIP guidance runs
-offline (no registry package ships real CLIP weights).
+"""Training the teaching CLIPs: small open_clip models the course trains itself, so CLIP guidance runs
+offline (no registry package ships real CLIP weights). Loading them is :func:`.clip.load_teaching_clip`.
 
 Two models are shipped in ``spikeclip_lite/assets``:
 
@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,44 +36,24 @@ from tqdm.auto import tqdm
 
 from . import baselines, data, physics
 from .augment import augment
-from .clip import CLASS_TEMPLATE, QUALITY_PAIR, Clip, resolve_device, wrap_model
+from .clip import (
+    ASSETS,
+    CLASS_TEMPLATE,
+    IMAGE_SIZE,
+    QUALITY_PAIR,
+    REGISTRY,
+    WHICH,
+    Clip,
+    load_teaching_clip,
+    register_configs,
+    resolve_device,
+    wrap_model,
+)
 from .hub import sha256_of as file_sha256
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-REGISTRY = ASSETS / "teaching_clip.json"
-IMAGE_SIZE = 64
-
-#: open_clip model configs registered by this package (also written to ``assets/*.json``).
-#: They keep OpenAI CLIP's image mean/std, so the grey normalisation is the paper's
-#: (0.45924, 0.17597) for the teaching models too.
-CONFIGS: dict[str, dict] = {
-    "spikeclip-teaching-rn": {
-        "embed_dim": 128,
-        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3},
-    },
-    "spikeclip-teaching-rn-judge": {
-        "embed_dim": 128,
-        "vision_cfg": {"image_size": IMAGE_SIZE, "layers": [2, 2, 1, 1], "width": 16, "patch_size": None},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 2},
-    },
-}
-WHICH = {"guide": "spikeclip-teaching-rn", "judge": "spikeclip-teaching-rn-judge"}
 TRAIN_SEED = {"guide": 1, "judge": 2}
 #: Scene seeds: training pools use [0, 10⁶), validation [10⁶, 2·10⁶), test [2·10⁶, …).
 TRAIN_SEEDS, VAL_SEEDS, TEST_SEEDS = 0, 1_000_000, 2_000_000
-
-
-def register_configs() -> None:
-    """Make the teaching architectures known to open_clip (idempotent)."""
-    ASSETS.mkdir(exist_ok=True)
-    for name, cfg in CONFIGS.items():
-        path = ASSETS / f"{name}.json"
-        text = json.dumps(cfg, indent=2) + "\n"
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        if name not in open_clip.list_models():
-            open_clip.add_model_config(path)
 
 
 # ----------------------------------------------------------------------------------------
@@ -336,53 +315,6 @@ def save_compact(model: torch.nn.Module, arch: str, path: Path, info: dict) -> s
     save_file(sd, str(tmp), metadata={"arch": arch, "info": json.dumps(info)})
     os.replace(tmp, path)
     return file_sha256(path)
-
-
-def _expand(path: Path, arch: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    sd = load_file(str(path))
-    rows, values = sd.pop("token_embedding.rows"), sd.pop("token_embedding.values")
-    vocab = CONFIGS[arch]["text_cfg"]["vocab_size"]
-    table = torch.zeros(vocab, values.shape[1], dtype=torch.float32)
-    table[rows] = values.float()
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
-    sd["token_embedding.weight"] = table
-    return sd
-
-
-def load_teaching_clip(judge: bool = False, device: str | torch.device = "auto", path: Path | None = None) -> Clip:
-    """Load a shipped teaching CLIP (guide, or the independent judge) through open_clip.
-
-    The compact file is SHA-256-checked against ``assets/teaching_clip.json``, expanded to a
-    full state dict in a temporary file and loaded with
-    ``open_clip.create_model_and_transforms(arch, pretrained=<file>)`` (``weights_only=True``).
-    """
-    which = "judge" if judge else "guide"
-    register_configs()
-    expected = None
-    if path is None:
-        if not REGISTRY.exists():
-            raise FileNotFoundError(f"{REGISTRY} is missing: train with `python -m spikeclip_lite.teaching_clip train`")
-        entry = json.loads(REGISTRY.read_text()).get(which)
-        if entry is None:
-            raise FileNotFoundError(f"no '{which}' teaching CLIP registered in {REGISTRY}")
-        path, expected = ASSETS / entry["file"], entry["sha256"]
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"teaching CLIP weights {path} are missing (partial checkout? Git LFS pointer?)")
-    digest = file_sha256(path)
-    if expected is not None and digest != expected:
-        raise ValueError(
-            f"{path.name} is corrupt: SHA-256 {digest[:16]}… does not match the registered "
-            f"{expected[:16]}…; restore it from the repository or retrain it"
-        )
-    arch = WHICH[which]
-    with tempfile.TemporaryDirectory() as tmp:
-        full = Path(tmp) / "full.pt"
-        torch.save(_expand(Path(path), arch), full)
-        model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=str(full), device="cpu")
-    return wrap_model(model, arch, f"teaching-{which}@{digest[:8]}", resolve_device(device), teaching=True)
 
 
 # ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import open_clip  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from spikeclip_lite import teaching_clip  # noqa: E402
+from spikeclip_lite import clip as clip_mod  # noqa: E402
 from spikeclip_lite.clip import Clip, wrap_model  # noqa: E402
 
 
@@ -20,7 +20,7 @@ def rng() -> np.random.Generator:
 
 def make_tiny_clip(seed: int = 0) -> Clip:
     """A randomly initialised teaching-architecture CLIP on the CPU (no weights needed)."""
-    teaching_clip.register_configs()
+    clip_mod.register_configs()
     torch.manual_seed(seed)
     model = open_clip.create_model("spikeclip-teaching-rn", device="cpu")
     return wrap_model(model, "spikeclip-teaching-rn", "random", torch.device("cpu"), teaching=True)
@@ -68,3 +68,15 @@ def tiny_set():
     from spikeclip_lite.spike_data import make_spike_set
 
     return make_spike_set(8, "train", 32, progress=False)
+
+
+@pytest.fixture(scope="session")
+def guide() -> Clip:
+    """The shipped teaching guide CLIP, on the CPU."""
+    return clip_mod.load_clip("teaching", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def judge() -> Clip:
+    """The shipped teaching judge CLIP (the independent one), on the CPU."""
+    return clip_mod.load_clip("teaching", device="cpu", judge=True)

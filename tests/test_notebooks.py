@@ -49,12 +49,11 @@ def test_notebook_is_clean_and_structured(path):
 
 def test_papermill_reads_every_parameter():
     """What `papermill --help-notebook` shows: the parameters with their literal defaults, no parse errors."""
-    from papermill.inspection import _infer_parameters
-    from papermill.iorw import load_notebook_node
+    import papermill as pm
 
     for path in BOOKS:
-        params = {p.name: p for p in _infer_parameters(load_notebook_node(str(path)))}
-        assert params["FAST"].default == "None" and params["DEVICE"].default == '"auto"', path.name
+        params = pm.inspect_notebook(str(path))
+        assert params["FAST"]["default"] == "None" and params["DEVICE"]["default"] == '"auto"', path.name
 
 
 def _execute(path: Path, out_dir: Path, parameters: dict, timeout: int) -> None:
