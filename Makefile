@@ -17,7 +17,7 @@ help:
 	@echo "make test-full - the notebooks whose full mode is cheap on a CPU (01, 02), in full mode (CI runs it)"
 	@echo "make test-browser - the widget notebooks in JupyterLab + headless Chromium: every control moved (screenshots in $(OUT)/browser)"
 	@echo "make lab    - open JupyterLab on the notebooks"
-	@echo "make bench  - benchmark the vectorised code against plain loop references, and LRN inference"
+	@echo "make bench  - vectorised code vs plain loop references, spike-set storage, LRN inference, training throughput"
 	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
 	@echo "make gpu-wheels - wheels a bare GPU image lacks, for benchmarks/gpu_check.sh, into .gpu_wheels/"
 	@echo "make lint   - ruff"
@@ -60,6 +60,7 @@ lab: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py
 	$(PY) benchmarks/bench_lrn.py
+	$(PY) benchmarks/bench_train.py
 
 # Every notebook in FULL mode on CUDA (papermill -p FAST False -p DEVICE cuda) → outputs/gpu/
 test-gpu: $(VENV)/.installed

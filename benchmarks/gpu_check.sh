@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks as one script, for a machine with one CUDA GPU (e.g. the device tool's H100/H200):
 # run it from the repository root with OUT set to a folder that comes back.
-#   1. LRN inference bench at 250×400 (fp32 eager, channels_last + bf16, torch.compile, CUDA graph)
-#   2. the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s)
+#   1. benchmarks: LRN inference at 250×400 (fp32 eager, bf16,
+#      cudnn.benchmark, torch.compile, CUDA graphs; output difference vs fp32), training throughput at 128²
+#   2. the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
+#      GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second
 #   3. every notebook in full mode (make test-gpu's runner), seconds per notebook; run after the
 #      pipeline and on its stage cache, so notebooks 04–07 reuse the stages it trained
 # Only small files land in OUT (at most 8: the device tool brings back 8): text logs, metrics.json,
@@ -27,7 +29,8 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 >
 LOGGER=$!
 trap 'kill "$LOGGER" 2>/dev/null || true' EXIT
 
-$PY benchmarks/bench_lrn.py --device cuda 2>&1 | tee "$OUT/bench_lrn.txt"
+{ $PY benchmarks/bench_lrn.py --device cuda; $PY benchmarks/bench_train.py --device cuda; } \
+  2>&1 | tee "$OUT/bench.txt"
 # --clip auto, as the notebooks: offline it is the teaching CLIP, and the stage caches are shared
 /usr/bin/time -v $PY -m spikeclip_lite pipeline --full --clip auto --device cuda --out "$WORK/course/pipeline" \
   2>&1 | grep -v "it/s" | tee "$OUT/pipeline.txt"

@@ -2,8 +2,8 @@
 
 - ``course [--full] [--out DIR]``: execute the course notebooks headless into DIR.
 - ``samples [--out DIR]``: regenerate the files in ``data_samples/``.
-- ``pipeline [--fast|--full|--long] [--clip auto|teaching|ViT-B-32] [--out DIR] [--dataset procedural|cifar10]
-  [--set KEY=VALUE …]``: SpikeCLIP end to end.
+- ``pipeline [--fast|--full|--long] [--clip auto|teaching|ViT-B-32] [--device D] [--out DIR] [--eval-split val]
+  [--set KEY=VALUE …]``: SpikeCLIP end to end; every other setting is a ``--set`` key.
 - ``evaluate --data DIR_OR_FILE [--method tfp tfi tfstp lrn] [--weights FILE|released]``: the paper's
   evaluation (CLIP zero-shot accuracy, CLIP quality, no-reference IQA) on recordings.
 """
@@ -13,6 +13,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+#: Pipeline flags that became ``--set`` keys (one spelling per setting), for a helpful error.
+_SETTINGS_NOW = {
+    "--data": "data_dir",
+    "--classes": "classes",
+    "--dataset": "dataset",
+    "--cifar-root": "cifar_root",
+    "--download": "download",
+    "--judge": "judge",
+}
+_EXAMPLE = {
+    "data_dir": "data/ucaltech",
+    "classes": "ucaltech",
+    "dataset": "cifar10",
+    "cifar_root": "data/cifar10",
+    "download": "true",
+    "judge": "RN50:openai",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,27 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     p_pipe.add_argument("--device", default="auto")
     p_pipe.add_argument("--out", type=Path, default=Path("outputs/pipeline"))
     p_pipe.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="train/evaluate on real UHSR recordings in this folder (0.npz …; 0–4999 = train)",
-    )
-    p_pipe.add_argument(
-        "--classes",
-        default="course",
-        choices=["course", "ucaltech", "ucifar"],
-        help="class list of --data (the teaching CLIP knows only 'course')",
-    )
-    p_pipe.add_argument(
-        "--dataset",
-        default="procedural",
-        choices=["procedural", "cifar10"],
-        help="simulated scenes: the course's procedural ones or CIFAR-10 images (real CLIP needed)",
-    )
-    p_pipe.add_argument("--cifar-root", default="data/cifar10", help="folder holding cifar-10-batches-py/")
-    p_pipe.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if missing")
-    p_pipe.add_argument("--judge", default="teaching", help="independent judge: teaching or ARCH:PRETRAINED")
-    p_pipe.add_argument(
         "--eval-split",
         default="test",
         choices=["test", "val"],
@@ -67,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="change any setting, e.g. --set steps_coarse=1000 n_train=800 defences.anchor=0.5",
+        help="change any other setting (settings.PipelineConfig), e.g. --set steps_coarse=1000 "
+        "defences.anchor=0.5 dataset=cifar10 data_dir=PATH judge=RN50:openai",
     )
     p_eval = sub.add_parser("evaluate", help="reconstruct recordings and score them like the paper")
     p_eval.add_argument("--data", type=Path, required=True, help="a .npz/.dat file or a folder of them")
@@ -96,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_eval.add_argument("--save-images", type=Path, default=None, metavar="DIR", help="write every image as a PNG")
     p_eval.add_argument("--out", type=Path, default=Path("outputs/evaluate.json"))
+    argv = sys.argv[1:] if argv is None else argv
+    moved = [a.split("=")[0] for a in argv if a.split("=")[0] in _SETTINGS_NOW] if argv[:1] == ["pipeline"] else []
+    if moved:
+        key = _SETTINGS_NOW[moved[0]]
+        parser.error(f"{moved[0]} is a setting now: use --set {key}=VALUE (e.g. --set {key}={_EXAMPLE[key]})")
     args = parser.parse_args(argv)
 
     if args.command == "course":
@@ -109,41 +112,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "pipeline":
-        from dataclasses import replace
-
-        from .pipeline import (
-            FAST,
-            FULL,
-            LONG,
-            check_settings,
-            format_table,
-            format_time_split,
-            override,
-            run_pipeline,
-        )
+        from .pipeline import format_table, format_time_split, run_pipeline
+        from .settings import FLAGS, changes, configure
 
         mode = "full" if args.full else "long" if args.long else "fast"
-        cfg = replace(
-            {"fast": FAST, "full": FULL, "long": LONG}[mode],
-            clip=args.clip,
-            device=args.device,
-            classes=args.classes,
-            data_dir=str(args.data) if args.data else None,
-            dataset=args.dataset,
-            cifar_root=args.cifar_root,
-            download=args.download,
-            judge=args.judge,
-        )
         try:
-            cfg = check_settings(override(cfg, args.set))
+            cfg = configure(mode, args.set, flags=FLAGS, clip=args.clip, device=args.device)
         except ValueError as err:
             parser.error(str(err))
-        print(f"SpikeCLIP pipeline ({mode} settings) → {args.out}/")
-        result = run_pipeline(cfg, args.out, split=args.eval_split)
+        changed = ", ".join(f"{k}={v!r}" for k, v in changes(cfg, mode).items()) or "none"
+        print(f"SpikeCLIP pipeline ({mode} settings) → {args.out}/\nchanged from the {mode} preset: {changed}")
+        result = run_pipeline(cfg, args.out, split=args.eval_split, mode=mode)
         if args.eval_split == "val":
             print("Scores on the VALIDATION scenes (for tuning; the test set was not touched):")
         print(format_table(result["table"]))
-        print(format_time_split(result["time_split"]))
+        print(format_time_split(result["time_split"], result["gpu_utilisation"]))
         print(
             f"guide CLIP: {result['settings']['guide_clip']}, judge: {result['settings']['judge_clip']}; "
             f"{result['wall_seconds']:.0f} s. Metrics: {args.out / 'metrics.json'}, figures: {args.out}/*.png"

@@ -10,11 +10,12 @@ admits nothing but numpy arrays. A copy in the same on-disk format therefore loa
 is how the tests check it (``write_cifar10_batches`` makes one).
 
 Only the course's procedural world is known to the offline teaching CLIPs: on CIFAR-10 they
-score at chance. Use it with ``--clip ViT-B-32`` and a real judge (``--judge RN50:openai``).
+score at chance. Use it with ``--clip ViT-B-32`` and a real judge (``--set judge=RN50:openai``).
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DIRNAME", "CIFAR10", "load_cifar10", "download_cifar10", "grey_images", "write_cifar10_batches"]
+__all__ = [
+    "cifar_split",
+    "class_names",
+    "DIRNAME",
+    "CIFAR10",
+    "load_cifar10",
+    "download_cifar10",
+    "grey_images",
+    "write_cifar10_batches",
+]
 
 #: Folder that torchvision unpacks the archive into.
 DIRNAME = "cifar-10-batches-py"
@@ -160,3 +170,31 @@ def write_cifar10_batches(root: Path | str, n_train: int = 50, n_test: int = 20,
     meta = {b"label_names": [n.encode() for n in names], b"num_cases_per_batch": max(per)}
     (folder / META_FILE).write_bytes(pickle.dumps(meta, protocol=2))
     return folder
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: str, train: bool, download: bool) -> CIFAR10:
+    return load_cifar10(root, train=train, download=download)
+
+
+def cifar_split(
+    root: Path | str, split: str, n: int, size: int, n_train: int, n_val: int, n_hq: int, download: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey images (n, size, size) and labels (n,) of a run's split. train = the first training images,
+    val = the next ones, hq = the last ones (unpaired: never a training scene), test = the test batch.
+
+    Raises:
+        ValueError: the split has fewer images than the run asks for (named)."""
+    c = _load_cached(str(root), split != "test", download)
+    # train, val and hq are disjoint slices of the training images: together they must fit
+    need, what = (n, "n_test") if split == "test" else (n_train + n_val + n_hq, "n_train + n_val + n_hq")
+    if need > len(c):
+        part = "test" if split == "test" else "training"
+        raise ValueError(f"CIFAR-10 {part} split has {len(c)} images, fewer than {what} = {need}")
+    start = {"train": 0, "val": n_train, "hq": len(c) - n, "test": 0}[split]
+    return grey_images(c.images[start : start + n], size), torch.from_numpy(c.labels[start : start + n])
+
+
+def class_names(root: Path | str, download: bool = False) -> tuple[str, ...]:
+    """CIFAR-10's own class names, from the copy in ``root``."""
+    return _load_cached(str(root), True, download).classes

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CLASSES", "Scene", "make_scene", "make_scenes", "class_index", "pan_video"]
+from . import io
+
+__all__ = ["CLASSES", "CLASS_LISTS", "Scene", "make_scene", "make_scenes", "class_index", "pan_video"]
 
 Mask = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -120,6 +122,12 @@ _SHAPES: dict[str, tuple[Mask, float]] = {
 
 #: The ten class names, index → name.
 CLASSES: tuple[str, ...] = tuple(_SHAPES)
+#: Class lists by dataset name (index → name): the course's scenes and the paper's two real datasets.
+CLASS_LISTS: dict[str, tuple[str, ...]] = {
+    "course": CLASSES,
+    "ucaltech": io.UCALTECH_CLASSES,
+    "ucifar": io.UCIFAR_CLASSES,
+}
 
 
 def class_index(name: str) -> int:

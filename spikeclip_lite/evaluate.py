@@ -31,14 +31,12 @@ from tqdm.auto import tqdm
 
 from . import baselines, io, metrics, models, nriqa
 from .clip import CLASS_TEMPLATE, Clip
-from .data import CLASSES as COURSE_CLASSES
+from .data import CLASS_LISTS
 from .spike_data import normalise_rate
 
 __all__ = [
-    "CLASS_LISTS",
     "Reconstruction",
     "FileResult",
-    "find_streams",
     "load_stream",
     "reconstruct",
     "reconstruct_stream",
@@ -47,12 +45,6 @@ __all__ = [
     "UHSRDataset",
 ]
 
-#: Class lists by dataset name (index → name).
-CLASS_LISTS: dict[str, tuple[str, ...]] = {
-    "ucaltech": io.UCALTECH_CLASSES,
-    "ucifar": io.UCIFAR_CLASSES,
-    "course": COURSE_CLASSES,
-}
 METHODS = ("tfp", "tfi", "tfstp", "lrn")
 #: LRN inference padding: "zero" = the network's own (the released weights, the official numbers);
 #: "reflect" = Spike-Zoo's: the voxels are reflect-padded by REFLECT_PAD pixels and the output cropped back.
@@ -90,22 +82,6 @@ class FileResult:
     ssim: float | None = None
     aligned_psnr: float | None = None
     lpips: float | None = None
-
-
-def find_streams(path: Path) -> list[Path]:
-    """A file, or every recording in a folder: ``.npz``/``.dat`` files (sorted by number when the names
-    are numbers; ``*_gt.npz`` ground-truth files skipped), or ``spike/*.dat`` in Spike-Zoo's layout."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"no file or folder at {path}")
-    if (path / "spike").is_dir():  # Spike-Zoo: spike/NAME.dat with gt/NAME.png
-        path = path / "spike"
-    files = [p for p in path.iterdir() if p.suffix in (".npz", ".dat") and not p.stem.endswith("_gt")]
-    if not files:
-        raise FileNotFoundError(f"{path} holds no .npz or .dat recordings")
-    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
 
 
 def load_stream(
@@ -244,7 +220,7 @@ def evaluate(
     if classes not in CLASS_LISTS:
         raise ValueError(f"unknown class list {classes!r}; choose one of {sorted(CLASS_LISTS)}")
     names = CLASS_LISTS[classes]
-    files = find_streams(Path(data))
+    files = io.find_streams(Path(data))
     notes: dict[str, str] = {}
     text = clip.class_features(names) if clip is not None else None
     unknown = unknown_classes(clip, names) if clip is not None else []
@@ -381,17 +357,7 @@ class UHSRDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, root: Path | str, split: str = "train", bins: int = 50) -> None:
-        if split not in ("train", "test", "all"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-        files = [p for p in find_streams(Path(root)) if p.suffix == ".npz"]
-        if split != "all":
-            numbered = [p for p in files if p.stem.isdigit()]
-            if len(numbered) != len(files):
-                raise ValueError(f"{root}: the train/test split needs numbered files (0.npz, 1.npz, …)")
-            files = [p for p in files if (int(p.stem) < 5000) == (split == "train")]
-        if not files:
-            raise ValueError(f"{root} has no files in the {split} split")
-        self.files, self.bins = files, bins
+        self.files, self.bins = io.uhsr_files(root, split), bins
 
     def __len__(self) -> int:
         return len(self.files)

@@ -24,6 +24,8 @@ __all__ = [
     "write_uhsr",
     "UCIFAR_CLASSES",
     "UCALTECH_CLASSES",
+    "find_streams",
+    "uhsr_files",
     "UHSR_CROP",
     "read_png_gray",
     "read_ground_truth",
@@ -290,3 +292,35 @@ def read_ground_truth(stream: PathLike, crop: bool = True) -> np.ndarray | None:
     if not np.isfinite(gt).all() or gt.min() < 0 or gt.max() > 1:
         raise ValueError(f"the ground truth of {stream} must hold values in [0, 1] (uint8 0–255 is scaled)")
     return np.ascontiguousarray(gt)
+
+
+def find_streams(path: Path) -> list[Path]:
+    """A file, or every recording in a folder: ``.npz``/``.dat`` files (sorted by number when the names
+    are numbers; ``*_gt.npz`` ground-truth files skipped), or ``spike/*.dat`` in Spike-Zoo's layout."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no file or folder at {path}")
+    if (path / "spike").is_dir():  # Spike-Zoo: spike/NAME.dat with gt/NAME.png
+        path = path / "spike"
+    files = [p for p in path.iterdir() if p.suffix in (".npz", ".dat") and not p.stem.endswith("_gt")]
+    if not files:
+        raise FileNotFoundError(f"{path} holds no .npz or .dat recordings")
+    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
+
+
+def uhsr_files(root: Path | str, split: str = "train") -> list[Path]:
+    """The recordings of a U-CALTECH / U-CIFAR download: numbered ``0.npz`` …, files 0–4999 are the train
+    split and the rest the test split (docs/facts.md §2); ``"all"`` = every ``.npz``."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    files = [p for p in find_streams(Path(root)) if p.suffix == ".npz"]
+    if split != "all":
+        numbered = [p for p in files if p.stem.isdigit()]
+        if len(numbered) != len(files):
+            raise ValueError(f"{root}: the train/test split needs numbered files (0.npz, 1.npz, …)")
+        files = [p for p in files if (int(p.stem) < 5000) == (split == "train")]
+    if not files:
+        raise ValueError(f"{root} has no files in the {split} split")
+    return files

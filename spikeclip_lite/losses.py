@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .metrics import lowpass
+
 __all__ = ["class_loss", "prompt_init_loss", "prompt_loss", "hq_probability", "warmup_loss", "PROMPT_SCALE"]
 
 #: CLIP-LIT's logit scale for prompt losses: logits = 100·cosine.
@@ -58,18 +60,6 @@ def prompt_loss(
     if form == "log":
         return -logits.log_softmax(-1)[:, 1].mean()
     raise ValueError(f"prompt loss form is 'prob' or 'log', got {form!r}")
-
-
-def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of (B, 1, H, W) images with std ``sigma`` pixels (reflecting borders); 0 = identity."""
-    if sigma <= 0:
-        return x
-    r = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))  # reflect padding needs r < H, W
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
 
 
 def warmup_loss(recon: torch.Tensor, target: torch.Tensor, blur: float = 0.0) -> torch.Tensor:

@@ -13,9 +13,20 @@ import torch
 import torch.nn.functional as F
 
 from ._tensor import ArrayLike, back, check_finite, to_torch
-from .losses import lowpass
 
-__all__ = ["psnr", "ssim", "ssim_uniform", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
+__all__ = ["lowpass", "psnr", "ssim", "ssim_uniform", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
+
+
+def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (B, 1, H, W) images with std ``sigma`` pixels (reflecting borders); 0 = identity."""
+    if sigma <= 0:
+        return x
+    r = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))  # reflect padding needs r < H, W
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
 
 
 def _pair(x: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, bool]:

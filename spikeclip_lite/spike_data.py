@@ -37,6 +37,9 @@ __all__ = [
     "voxels_from_packed",
     "make_spike_set",
     "load_or_make",
+    "simulated_split",
+    "recorded_split",
+    "DATA_VERSION",
     "resolve_workers",
     "spike_set_from_images",
     "spike_set_from_uhsr",
@@ -44,6 +47,10 @@ __all__ = [
     "normalise_rate",
     "SPLITS",
 ]
+
+#: Version of the simulated sets and their cache file: bump when either changes (old caches are then
+#: ignored). 3: packed bits in ``.npz`` (1 bit per pixel-frame) instead of float16 voxels in ``.pt``.
+DATA_VERSION = 3
 
 #: Seed ranges of the splits (scenes never overlap between splits).
 SPLITS = {"train": 3_000_000, "val": 4_000_000, "test": 5_000_000, "hq": 6_000_000, "hq_test": 7_000_000}
@@ -339,6 +346,44 @@ def spike_set_from_uhsr(files: list[Path], progress: bool = True) -> SpikeSet:
         spk = torch.from_numpy(np.ascontiguousarray(spk[(T - 200) // 2 : (T - 200) // 2 + 200]))
         items.append(_record(spk, torch.full(spk.shape[1:], float("nan")), label, False))
     return _stack(items)
+
+
+def simulated_split(
+    split: str,
+    n: int,
+    size: int,
+    cache_dir: Path | str,
+    images: tuple[torch.Tensor, torch.Tensor] | None = None,
+    dataset: str = "cifar10",
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    progress: bool = True,
+) -> SpikeSet:
+    """A run's simulated split, simulated once and then read from ``cache_dir``: procedural scenes
+    (:func:`make_spike_set`), or ``images`` = (images (n, H, W), labels) such as CIFAR-10's
+    (:func:`spike_set_from_images`), cached under the ``dataset`` name. Simulated on ``device``; a GPU's
+    random numbers differ from the CPU's, so its sets are cached under their own name (an equivalent
+    draw, not the same one)."""
+    dev = torch.device(device)
+    prefix = "" if images is None else f"{dataset}-"
+    suffix = "" if dev.type == "cpu" else f"-{dev.type}"
+    path = Path(cache_dir) / f"{prefix}{split}-n{n}-s{size}-v{DATA_VERSION}{suffix}.npz"
+    if images is None:
+        make = partial(make_spike_set, n, split, size, progress=progress, device=dev, workers=workers)
+    else:
+        make = partial(spike_set_from_images, images[0], images[1], split, progress=progress, device=dev)
+    return load_or_make(path, make)
+
+
+def recorded_split(folder: Path | str, split: str, n: int, n_train: int, progress: bool = True) -> SpikeSet:
+    """A run's split of real UHSR recordings (``0.npz`` …): train = the first ``n`` train-split files,
+    val = the ``n`` after the first ``n_train``, test = the first ``n`` test-split files."""
+    files = io.uhsr_files(folder, "test" if split == "test" else "train")
+    start = n_train if split == "val" else 0
+    chosen = files[start : start + n]
+    if not chosen:
+        raise ValueError(f"{folder} has no files left for the {split} split")
+    return spike_set_from_uhsr(chosen, progress=progress)
 
 
 def make_hq_images(n: int, size: int = 64, split: str = "hq") -> torch.Tensor:

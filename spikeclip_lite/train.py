@@ -165,11 +165,12 @@ class _Loop:
     def batches(self):
         if self.step >= self.cfg.steps:
             if self.resumed:  # finished earlier: its timings are not this run's
-                self.history = {k: v for k, v in self.history.items() if k not in ("seconds", "samples_per_s")}
+                timings = ("seconds", "samples_per_s", "steady_samples_per_s")
+                self.history = {k: v for k, v in self.history.items() if k not in timings}
                 self.history["cached"] = [1.0]
             return
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc=self.name, disable=not self.cfg.progress)
-        t0, start = time.perf_counter(), self.step
+        t0, start, t_warm = time.perf_counter(), self.step, None
         while self.step < self.cfg.steps:
             idx = torch.randint(0, self.n, (min(self.cfg.batch, self.n),), generator=self.gen)
             yield idx
@@ -178,14 +179,19 @@ class _Loop:
             if self.step % self.steps_per_epoch == 0 or self.step == self.cfg.steps:
                 self.save()
             if self.step % LOG_EVERY == 0 or self.step == self.cfg.steps:
-                self.flush()
+                self.flush()  # waits for the device: the clock below reads finished work
                 last = {k: v[-1] for k, v in self.history.items() if v}
                 bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
+                if t_warm is None:  # the first LOG_EVERY steps carry the start-up (compilation, autotuning)
+                    t_warm, warm_step = time.perf_counter(), self.step
         bar.close()
         if self.step > start:  # throughput of the steps run now (not of resumed ones)
             seconds = time.perf_counter() - t0
             self.history["seconds"] = [seconds]
             self.history["samples_per_s"] = [(self.step - start) * self.cfg.batch / seconds]
+            if t_warm is not None and self.step > warm_step:
+                steady = (self.step - warm_step) * self.cfg.batch / (time.perf_counter() - t_warm)
+                self.history["steady_samples_per_s"] = [steady]
             self.save()
 
     def log(self, **values: torch.Tensor | float) -> None:

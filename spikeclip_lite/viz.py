@@ -38,6 +38,8 @@ def show_images(
     n = len(images)
     if n == 0:
         raise ValueError("show_images needs at least one image")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"show_images got {n} images but {len(titles)} titles: give one title per image")
     ncols = ncols or min(n, 6)
     nrows = -(-n // ncols)
     figsize = (size * ncols, size * nrows + (0.4 if suptitle else 0))

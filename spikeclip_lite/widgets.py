@@ -46,13 +46,16 @@ __all__ = [
 
 @dataclass
 class SensorView:
-    """What the sensor explorer shows: the stream, its TFP and its mean firing rate."""
+    """What the sensor explorer shows: the stream, its TFP and its mean firing rate; in the explorer, also
+    the TFP panel's fixed top (spikes/frame) and the raster's pixels, the same at every setting."""
 
     spikes: np.ndarray
     tfp: np.ndarray
     rate: float
     expected_rate: float
     settings: dict = field(default_factory=dict)
+    tfp_max: float = 0.0
+    pixels: list[tuple[int, int]] = field(default_factory=list)
 
 
 def sensor_view(
@@ -161,7 +164,7 @@ def sensor_explorer(image: ArrayLike, seed: int = 0, n_frames: int = 200) -> tup
 
     def update() -> str:
         new = sensor_view(img, light.value, thr.value, preset.value, n_frames, seed)
-        state.__dict__.update(new.__dict__)
+        state.__dict__.update(new.__dict__, tfp_max=tfp_max, pixels=pixels)
         show_in(out, _draw_sensor(state, img, tfp_max, pixels))
         return ""
 

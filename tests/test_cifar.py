@@ -1,6 +1,6 @@
 """CIFAR-10 as training data: the reader on a fabricated copy in the real on-disk format, the
 download path (torchvision replaced by a fake that writes the files), camera pans, and the
-pipeline end to end with --dataset cifar10."""
+pipeline end to end with --set dataset=cifar10."""
 
 import pickle
 import sys

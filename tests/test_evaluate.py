@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import write_bad_uhsr_files
 
-from spikeclip_lite import evaluate, io, metrics, models, nriqa, samples
+from spikeclip_lite import evaluate, io, metrics, models, samples
 from spikeclip_lite.__main__ import main
 
 
@@ -64,37 +64,6 @@ def test_lrn_method_and_dat_files(tmp_path, clip):
         )
 
 
-def _released_style_state_dict():
-    block = lambda i, o: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, 1, 1), torch.nn.ReLU())  # noqa: E731
-    net = torch.nn.Sequential(
-        block(50, 64), block(64, 128), block(128, 64), block(64, 16), torch.nn.Conv2d(16, 1, 3, 1, 1)
-    )
-    return net.state_dict()
-
-
-@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module"])
-def test_load_lrn_handles_released_layouts(tmp_path, wrap):
-    sd = _released_style_state_dict()
-    if wrap == "state_dict":
-        sd = {"state_dict": sd}
-    elif wrap == "module":
-        sd = {f"module.{k}": v for k, v in sd.items()}
-    torch.save(sd, tmp_path / "ckpt.pth")
-    lrn = models.load_lrn(tmp_path / "ckpt.pth")
-    assert models.count_parameters(lrn) == 185_889
-
-
-def test_load_lrn_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        models.load_lrn(tmp_path / "none.pth")
-    torch.save({"0.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="not an LRN"):
-        models.load_lrn(tmp_path / "bad.pth")
-    (tmp_path / "junk.pth").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable"):
-        models.load_lrn(tmp_path / "junk.pth")
-
-
 def test_uhsr_dataset_split(folder):
     train = evaluate.UHSRDataset(folder, "train")
     test = evaluate.UHSRDataset(folder, "test")
@@ -103,34 +72,6 @@ def test_uhsr_dataset_split(folder):
     assert vox.shape == (50, 224, 224) and label == 3
     with pytest.raises(ValueError, match="split"):
         evaluate.UHSRDataset(folder, "val")
-
-
-def test_noise_and_sharpness_measures(rng):
-    flat = np.full((64, 64), 0.5, np.float32)
-    noisy = flat + 0.1 * rng.standard_normal((64, 64)).astype(np.float32)
-    assert float(nriqa.noise_sigma(flat)[0]) < 1e-6
-    assert float(nriqa.noise_sigma(noisy)[0]) == pytest.approx(0.1, rel=0.1)
-    edge = np.zeros((64, 64), np.float32)
-    edge[:, 32:] = 1
-    blurred = np.convolve(edge[0], np.ones(9) / 9, mode="same")[None].repeat(64, 0).astype(np.float32)
-    assert float(nriqa.sharpness(edge)[0]) > float(nriqa.sharpness(blurred)[0])
-    with pytest.raises(ValueError, match="NaN"):
-        nriqa.noise_sigma(np.full((8, 8), np.nan, np.float32))
-
-
-def test_pyiqa_unavailable_is_reported(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_pyiqa(name, *a, **k):
-        if name == "pyiqa":
-            raise ImportError("no pyiqa")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_pyiqa)
-    scores, why = nriqa.pyiqa_scores(np.zeros((1, 16, 16), np.float32))
-    assert scores is None and "not installed" in why
 
 
 def _cli_evaluate(folder, out, *extra: str) -> int:
@@ -160,6 +101,8 @@ def test_skip_bad_skips_every_unreadable_recording_and_scores_the_rest(folder, c
 
 
 # -- the official protocol, ground truth, images, honest n/a (issue 14) -------------------------------------
+
+
 def _spikezoo_folder(root, n=2, size=48, frames=201):
     """A tiny Spike-Zoo layout: spike/NAME.dat + gt/NAME.png (the true frame at the middle of a moving scene)."""
     from PIL import Image
@@ -178,7 +121,7 @@ def _spikezoo_folder(root, n=2, size=48, frames=201):
 
 def test_spikezoo_layout_is_scored_against_its_ground_truth(tmp_path, clip):
     root = _spikezoo_folder(tmp_path / "zoo")
-    assert [p.name for p in evaluate.find_streams(root)] == ["scene0.dat", "scene1.dat"]
+    assert [p.name for p in io.find_streams(root)] == ["scene0.dat", "scene1.dat"]
     kw = dict(classes="course", height=48, width=48, progress=False, use_pyiqa=False)
     r = evaluate.evaluate(root, "tfp", clip, **kw)
     f = r["files"][0]
@@ -196,15 +139,6 @@ def test_spikezoo_layout_is_scored_against_its_ground_truth(tmp_path, clip):
     assert w["summary"]["tfp_window"] == 41 and w["summary"]["aligned_psnr"] > s["aligned_psnr"] + 1
     with pytest.raises(ValueError, match="odd number of frames"):
         evaluate.evaluate(root, "tfp", clip, tfp_window=40, **kw)
-
-
-def test_ssim_uniform_is_scikit_image_structural_similarity(rng):
-    from skimage.metrics import structural_similarity
-
-    a = rng.random((40, 50)).astype(np.float64)
-    b = np.clip(a + 0.1 * rng.standard_normal((40, 50)), 0, 1)
-    assert float(metrics.ssim_uniform(a, b)) == pytest.approx(structural_similarity(a, b, data_range=1.0), abs=1e-9)
-    assert abs(float(metrics.ssim_uniform(a, b)) - float(metrics.ssim(a, b))) > 1e-3  # a different SSIM
 
 
 def test_uhsr_ground_truth_inside_the_file_or_beside_it(tmp_path, rng, clip):
@@ -255,24 +189,6 @@ def test_accuracy_is_na_when_the_clip_does_not_know_the_class_names(folder, clip
     s2 = evaluate.evaluate(folder, "tfp", clip, classes="course", progress=False)["summary"]
     assert s2["niqe"] is None and "not installed" in s2["notes"]["niqe"]
     assert isinstance(s2["zero_shot_accuracy"], float)  # the course's classes: the teaching CLIP knows them
-
-
-def test_pyiqa_metrics_run_when_present_and_each_failure_is_named(monkeypatch):
-    import sys
-    import types
-
-    seen = []
-
-    def create_metric(name, device="cpu", as_loss=False):
-        if name == "liqe":
-            raise FileNotFoundError("liqe weights not cached")
-        return lambda x: (seen.append(x.clone()), x.mean(dim=(1, 2, 3)))[1]
-
-    monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
-    imgs = torch.full((2, 16, 16), 1.5)  # raw, above 1: passed unclamped, as the official evaluation does
-    scores, status = nriqa.pyiqa_scores(imgs, evaluate.PYIQA_METRICS)
-    assert set(scores) == {"niqe", "brisque", "clipiqa"} and "liqe" in status and "not cached" in status
-    assert seen[0].shape == (2, 3, 16, 16) and float(seen[0].max()) == 1.5
 
 
 def test_offline_real_clip_is_a_one_line_error(folder, tmp_path, capsys, monkeypatch):

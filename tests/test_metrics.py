@@ -47,7 +47,7 @@ def test_texture_ratio_tells_noise_from_blur():
     import torch
 
     from spikeclip_lite import data
-    from spikeclip_lite.losses import lowpass
+    from spikeclip_lite.metrics import lowpass
 
     gt = data.make_scene(3, size=64).image
     noisy = np.clip(gt + np.random.default_rng(0).normal(0, 0.1, gt.shape), 0, 1)
@@ -69,3 +69,12 @@ def test_scores_refuse_empty_and_integer_images():
     img = (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8)
     with pytest.raises(TypeError, match="uint8.*img / 255"):
         metrics.psnr(img, img)
+
+
+def test_ssim_uniform_is_scikit_image_structural_similarity(rng):
+    from skimage.metrics import structural_similarity
+
+    a = rng.random((40, 50)).astype(np.float64)
+    b = np.clip(a + 0.1 * rng.standard_normal((40, 50)), 0, 1)
+    assert float(metrics.ssim_uniform(a, b)) == pytest.approx(structural_similarity(a, b, data_range=1.0), abs=1e-9)
+    assert abs(float(metrics.ssim_uniform(a, b)) - float(metrics.ssim(a, b))) > 1e-3  # a different SSIM

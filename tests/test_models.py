@@ -60,3 +60,34 @@ def test_lrn_any_size_and_bad_input():
     assert net(torch.rand(2, 50, 13, 21)).shape == (2, 1, 13, 21)
     with pytest.raises(ValueError, match="voxels"):
         net(torch.rand(2, 3, 8, 8))
+
+
+def _released_style_state_dict():
+    block = lambda i, o: torch.nn.Sequential(torch.nn.Conv2d(i, o, 3, 1, 1), torch.nn.ReLU())  # noqa: E731
+    net = torch.nn.Sequential(
+        block(50, 64), block(64, 128), block(128, 64), block(64, 16), torch.nn.Conv2d(16, 1, 3, 1, 1)
+    )
+    return net.state_dict()
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module"])
+def test_load_lrn_handles_released_layouts(tmp_path, wrap):
+    sd = _released_style_state_dict()
+    if wrap == "state_dict":
+        sd = {"state_dict": sd}
+    elif wrap == "module":
+        sd = {f"module.{k}": v for k, v in sd.items()}
+    torch.save(sd, tmp_path / "ckpt.pth")
+    lrn = models.load_lrn(tmp_path / "ckpt.pth")
+    assert models.count_parameters(lrn) == 185_889
+
+
+def test_load_lrn_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        models.load_lrn(tmp_path / "none.pth")
+    torch.save({"0.0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="not an LRN"):
+        models.load_lrn(tmp_path / "bad.pth")
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable"):
+        models.load_lrn(tmp_path / "junk.pth")

@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from spikeclip_lite import pipeline
+from spikeclip_lite import pipeline, settings
 from spikeclip_lite.__main__ import main
 
 TINY = replace(
-    pipeline.FAST,
+    settings.FAST,
     size=32,
     n_train=8,
     n_val=4,
@@ -53,32 +53,26 @@ def test_stages_are_cached_and_resumed(tmp_path):
     for a, b in zip(coarse.state_dict().values(), again.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
     other = pipeline.Run(replace(TINY, steps_coarse=5), tmp_path, progress=False)
-    assert other.ckpt_dir != run.ckpt_dir  # different settings never share checkpoints
+    assert other.stage_dir("fine") != run.stage_dir("fine")  # different settings never share checkpoints
     assert other.stage_dir("coarse") != run.stage_dir("coarse")
     # …but a stage is keyed only by what it depends on: the supervised bound ignores the coarse settings,
     # the coarse stage ignores the fine stage's
     assert other.stage_dir("supervised") == run.stage_dir("supervised")
     finer = pipeline.Run(replace(TINY, steps_fine=9, lam=3.0, n_val=5), tmp_path, progress=False)
-    assert finer.stage_dir("coarse") == run.stage_dir("coarse") and finer.ckpt_dir != run.ckpt_dir
+    assert finer.stage_dir("coarse") == run.stage_dir("coarse") and finer.stage_dir("fine") != run.stage_dir("fine")
     assert (run.stage_dir("coarse") / "coarse.pt").exists()
     assert finer.stage_dir("prompts") == run.stage_dir("prompts")
     assert pipeline.Run(replace(TINY, n_hq=9), tmp_path).stage_dir("prompts") != run.stage_dir("prompts")
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(pipeline, "FAST", TINY)
+    monkeypatch.setitem(settings.PRESETS, "fast", TINY)
     assert main(["pipeline", "--fast", "--clip", "teaching", "--device", "cpu", "--out", str(tmp_path)]) == 0
     assert "| TFP | static |" in capsys.readouterr().out
 
 
-def test_full_settings_are_larger():
-    assert pipeline.FULL.size > pipeline.FAST.size and pipeline.FULL.n_train > pipeline.FAST.n_train
-    with pytest.raises(TypeError):
-        pipeline.PipelineConfig(not_a_field=1)
-
-
 def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
-    """`--data`: train and evaluate on UHSR files (no ground truth → no PSNR, no supervised row)."""
+    """`--set data_dir=…`: train and evaluate on UHSR files (no ground truth → no PSNR, no supervised row)."""
     import numpy as np
 
     from spikeclip_lite import io
@@ -93,11 +87,21 @@ def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
     assert "supervised" not in table and set(table["fine"]) == {"all"}
     assert table["TFP"]["all"]["psnr"] is None and 0 <= table["fine"]["all"]["judge_accuracy"] <= 1
     assert "| fine | all | – |" in pipeline.format_table(table)
-    # the same through the CLI: one call with --data
-    monkeypatch.setattr(pipeline, "FAST", replace(cfg, data_dir=None))
+    # the same through the CLI: one call with --set data_dir=…
+    monkeypatch.setitem(settings.PRESETS, "fast", replace(cfg, data_dir=None))
     assert (
         main(
-            ["pipeline", "--clip", "teaching", "--device", "cpu", "--data", str(folder), "--out", str(tmp_path / "cli")]
+            [
+                "pipeline",
+                "--clip",
+                "teaching",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "cli"),
+                "--set",
+                f"data_dir={folder}",
+            ]
         )
         == 0
     )
@@ -105,13 +109,13 @@ def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
 
 
 def test_cifar10_dataset_end_to_end(tmp_path, capsys):
-    """--dataset cifar10 on a fabricated copy: CIFAR's class names, unpaired HQ images from the far end
+    """--set dataset=cifar10 on a fabricated copy: CIFAR's class names, unpaired HQ images from the far end
     of the training split, and a warning that the teaching CLIPs do not know these classes."""
-    from spikeclip_lite.cifar import write_cifar10_batches
+    from spikeclip_lite.cifar import cifar_split, write_cifar10_batches
 
     write_cifar10_batches(tmp_path / "cifar", n_train=30, n_test=6)
     args = ["pipeline", "--clip", "teaching", "--device", "cpu", "--out", str(tmp_path / "out")]
-    args += ["--dataset", "cifar10", "--cifar-root", str(tmp_path / "cifar"), "--set", "n_test=6"]
+    args += ["--set", "dataset=cifar10", f"cifar_root={tmp_path / 'cifar'}", "n_test=6"]
     args += [f"{k}={getattr(TINY, k)}" for k in ("size", "n_train", "n_val", "n_hq", "batch", "warmup_steps")]
     args += [f"{k}={getattr(TINY, k)}" for k in ("steps_coarse", "steps_prompts", "steps_fine", "steps_supervised")]
     with pytest.warns(UserWarning, match="chance"):
@@ -124,33 +128,44 @@ def test_cifar10_dataset_end_to_end(tmp_path, capsys):
     run = pipeline.Run(replace(TINY, dataset="cifar10", cifar_root=str(tmp_path / "cifar")), tmp_path / "out")
     with pytest.warns(UserWarning):
         assert run.classes[0] == "airplane"
-    torch.testing.assert_close(run.hq_images[-1], run._cifar_split("train", 30)[0][-1])  # HQ = last images
+    last = cifar_split(tmp_path / "cifar", "train", 30, 32, n_train=0, n_val=0, n_hq=0)[0][-1]
+    torch.testing.assert_close(run.hq_images[-1], last)  # HQ = the last training images
     too_many = pipeline.Run(replace(run.cfg, n_hq=25), tmp_path / "out")
     with pytest.raises(ValueError, match="fewer than n_train"):
         _ = too_many.hq_images
     with pytest.raises(ValueError, match="fewer than n_test = 7"):
-        pipeline.Run(replace(run.cfg, n_test=7), tmp_path / "out")._cifar_split("test", 7)
-
-
-def test_override_settings():
-    cfg = pipeline.override(pipeline.FAST, ["steps_coarse=7", "lam=2.5", "defences.anchor=0", "download=true"])
-    assert (cfg.steps_coarse, cfg.lam, cfg.defences.anchor, cfg.download) == (7, 2.5, 0.0, True)
-    assert cfg.defences.augment and pipeline.FAST.steps_coarse == 300  # the preset is untouched
-    assert pipeline.override(cfg, ["data_dir=somewhere"]).data_dir == "somewhere"
-    for bad, msg in (
-        ("steps=3", "unknown setting"),
-        ("lam=big", "float"),
-        ("batch", "KEY=VALUE"),
-        ("defences.x=1", "Defences"),
-    ):
-        with pytest.raises(ValueError, match=msg):
-            pipeline.override(cfg, [bad])
+        cifar_split(tmp_path / "cifar", "test", 7, 32, n_train=8, n_val=4, n_hq=8)
 
 
 def test_cli_rejects_unknown_setting(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["pipeline", "--out", str(tmp_path), "--set", "stepz=3"])
     assert "unknown setting 'stepz'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "clip=teaching"], "clip has a flag of its own: use --clip teaching"),
+        (["--set", "device=cpu"], "use --device cpu"),
+        (["--dataset", "cifar10"], r"--dataset is a setting now: use --set dataset=VALUE"),
+        (["--judge=RN50:openai"], r"--judge is a setting now: use --set judge=VALUE"),
+    ],
+)
+def test_every_setting_has_one_spelling(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["pipeline", "--out", str(tmp_path), *argv])
+    assert exc.value.code == 2 and re.search(message, capsys.readouterr().err)
+
+
+def test_overrides_are_printed_and_stored(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(settings.PRESETS, "fast", TINY)
+    argv = ["pipeline", "--device", "cpu", "--out", str(tmp_path), "--set", "steps_fine=2", "lam=50"]
+    with pytest.warns(UserWarning, match="TEACHING CLIP"):  # --clip auto (the flag's default), offline
+        assert main(argv) == 0
+    assert "changed from the fast preset: steps_fine=2, lam=50.0, clip='auto'" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["mode"] == "fast" and saved["overrides"] == {"steps_fine": 2, "lam": 50.0, "clip": "auto"}
 
 
 def test_time_split_adds_up():
@@ -180,7 +195,7 @@ def test_judge_must_be_independent(tmp_path):
 
 
 def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(pipeline, "FAST", replace(TINY, n_val=6))
+    monkeypatch.setitem(settings.PRESETS, "fast", replace(TINY, n_val=6))
     assert main(["pipeline", "--clip", "teaching", "--out", str(tmp_path), "--eval-split", "val"]) == 0
     assert "VALIDATION scenes" in capsys.readouterr().out
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -191,15 +206,20 @@ def test_eval_split_val_scores_validation_scenes(tmp_path, capsys, monkeypatch):
         run.test_reconstructions(split="train")
 
 
-def test_long_preset_and_cli(tmp_path, capsys, monkeypatch):
-    """--long selects the LONG preset (the CPU stand-in for full mode); its fidelity terms are low-passed."""
-    assert pipeline.LONG.steps_coarse > pipeline.FAST.steps_coarse and pipeline.LONG.size == pipeline.FAST.size
-    assert pipeline.LONG.fidelity_blur > 0 and pipeline.LONG.defences.anchor_blur > 0
-    assert pipeline.FULL.fidelity_blur > 0 and pipeline.FAST.fidelity_blur == 0
-    monkeypatch.setattr(pipeline, "LONG", replace(TINY, steps_fine=2))
+def test_cli_long_selects_the_long_preset(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(settings.PRESETS, "long", replace(TINY, steps_fine=2))
     assert main(["pipeline", "--long", "--clip", "teaching", "--out", str(tmp_path)]) == 0
     assert "(long settings)" in capsys.readouterr().out
     assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["steps_fine"] == 2
+
+
+def test_bad_settings_fail_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: pytest.fail("work started with a bad setting"))
+    with pytest.raises(SystemExit) as exc:
+        main(["pipeline", "--fast", "--out", str(tmp_path), "--set", "steps_coarse=-5"])
+    assert exc.value.code == 2 and "steps_coarse=-5 is out of range" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="batch=0 is out of range"):
+        pipeline.Run(replace(TINY, batch=0), tmp_path)
 
 
 def test_prompt_scale_zero_is_the_guides_own_and_quality_view_is_checked(tmp_path):
@@ -209,30 +229,6 @@ def test_prompt_scale_zero_is_the_guides_own_and_quality_view_is_checked(tmp_pat
     assert pipeline.Run(replace(TINY, quality_view="native"), tmp_path, progress=False).native_quality
     with pytest.raises(ValueError, match=r"quality_view='crops' is not one of \['resize', 'native'\]"):
         pipeline.Run(replace(TINY, quality_view="crops"), tmp_path, progress=False)
-
-
-@pytest.mark.parametrize(
-    "setting, message",
-    [
-        ("steps_coarse=-5", "steps_coarse=-5 is out of range: it must be ≥ 0"),
-        ("batch=0", "batch=0 is out of range: it must be ≥ 1"),
-        ("n_train=0", "n_train=0 is out of range"),
-        ("lr_coarse=nan", "lr_coarse=nan must be a finite number"),
-        ("size=8", "size=8 is out of range: it must be in \\[32, 1024\\]"),
-        ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
-        ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
-    ],
-)
-def test_bad_settings_fail_before_any_work(setting, message, tmp_path, capsys, monkeypatch):
-    import spikeclip_lite.pipeline as P
-
-    monkeypatch.setattr(P, "run_pipeline", lambda *a, **k: pytest.fail("work started with a bad setting"))
-    with pytest.raises(SystemExit) as exc:
-        main(["pipeline", "--fast", "--out", str(tmp_path), "--set", setting])
-    assert exc.value.code == 2
-    assert re.search(message, capsys.readouterr().err)
-    with pytest.raises(ValueError, match=message):
-        pipeline.Run(pipeline.override(TINY, [setting]), tmp_path)
 
 
 def test_corrupt_data_cache_is_set_aside_and_rebuilt(tmp_path):

@@ -1,0 +1,80 @@
+"""Settings: the presets, the one function that changes them, and the checks before any work starts."""
+
+from dataclasses import replace
+
+import pytest
+
+from spikeclip_lite import settings
+from spikeclip_lite.settings import FAST, FULL, LONG, changes, configure, override
+
+
+def test_full_settings_are_larger():
+    assert FULL.size > FAST.size and FULL.n_train > FAST.n_train
+    with pytest.raises(TypeError):
+        settings.PipelineConfig(not_a_field=1)
+
+
+def test_long_preset_is_the_cpu_stand_in_for_full_mode():
+    assert LONG.steps_coarse > FAST.steps_coarse and LONG.size == FAST.size
+    assert LONG.fidelity_blur > 0 and LONG.defences.anchor_blur > 0
+    assert FULL.fidelity_blur > 0 and FAST.fidelity_blur == 0
+
+
+def test_every_preset_value_that_differs_from_fast_mode_gives_its_reason():
+    """Each line of FULL and LONG that sets a value carries a comment saying why (issue #17)."""
+    import inspect
+
+    source = inspect.getsource(settings)
+    for name in ("FULL", "LONG"):
+        block = source[source.index(f"{name} = replace(") :]
+        block = block[: block.index("\n)\n")]
+        for line in block.splitlines()[2:]:
+            if "=" in line and not line.strip().startswith("#"):
+                assert "#" in line, f"{name}: no reason given for {line.strip()!r}"
+    assert set(changes(FULL)) >= {"size", "n_train", "batch", "prompt_loss", "defences.anchor_blur"}
+
+
+def test_override_parses_as_the_field_type_and_leaves_the_preset_alone():
+    cfg = override(FAST, ["steps_coarse=7", "lam=2.5", "defences.anchor=0", "download=true"])
+    assert (cfg.steps_coarse, cfg.lam, cfg.defences.anchor, cfg.download) == (7, 2.5, 0.0, True)
+    assert cfg.defences.augment and FAST.steps_coarse == 300  # the preset is untouched
+    assert override(cfg, ["data_dir=somewhere"]).data_dir == "somewhere"
+    for bad, msg in (
+        ("steps=3", "unknown setting"),
+        ("lam=big", "float"),
+        ("batch", "KEY=VALUE"),
+        ("defences.x=1", "Defences"),
+    ):
+        with pytest.raises(ValueError, match=msg):
+            override(cfg, [bad])
+
+
+def test_configure_is_preset_plus_values_plus_overrides_checked():
+    cfg = configure("full", ["steps_fine=5"], clip="teaching")
+    assert cfg == replace(FULL, steps_fine=5, clip="teaching")
+    assert changes(cfg, "full") == {"steps_fine": 5, "clip": "teaching"}
+    assert changes(configure("fast", ["defences.anchor=0.5"])) == {"defences.anchor": 0.5}
+    with pytest.raises(ValueError, match="unknown mode 'huge'"):
+        configure("huge")
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['stepz'\]"):
+        configure("fast", stepz=3)
+    with pytest.raises(ValueError, match="clip has a flag of its own"):
+        configure("fast", ["clip=teaching"], flags=settings.FLAGS)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("steps_coarse=-5", "steps_coarse=-5 is out of range: it must be ≥ 0"),
+        ("batch=0", "batch=0 is out of range: it must be ≥ 1"),
+        ("n_train=0", "n_train=0 is out of range"),
+        ("lr_coarse=nan", "lr_coarse=nan must be a finite number"),
+        ("lr_supervised=2", "lr_supervised=2.0 is out of range"),
+        ("size=8", "size=8 is out of range: it must be in \\[32, 1024\\]"),
+        ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
+        ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
+    ],
+)
+def test_out_of_range_settings_are_named(setting, message):
+    with pytest.raises(ValueError, match=message):
+        configure("fast", [setting])
