@@ -1,7 +1,8 @@
 """spikeclip-lite: spike-camera reconstruction and SpikeCLIP, one concept per module.
 
-Imports point one way, down this list: sensor and files → baselines → scenes → the LRN → spike sets →
-CLIP → losses and prompts → training → settings → pipeline → command line (``tests/test_style.py``).
+Imports point one way: helpers (files, checkpoints, downloads) → sensor, files and scores → baselines →
+scenes → the LRN → spike sets → CLIP → losses and prompts → training → settings → pipeline → command
+line; ``tests/test_style.py`` holds the layers and fails on an import against them.
 
 Sensor and classics
 - ``physics``    the pixel: integrate-and-fire simulator and low-light noise model

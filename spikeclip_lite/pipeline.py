@@ -28,7 +28,7 @@ from .clip import Clip, load_clip, resolve_device
 from .gpu_usage import GpuUsage
 from .models import LRN
 from .prompts import PromptPair
-from .settings import FAST, PipelineConfig, changes, check_settings
+from .settings import FAST, PRESETS, PipelineConfig, changes, check_settings
 from .spike_data import SpikeSet, make_hq_images, recorded_split, simulated_split
 from .train import Defences, StageConfig, reconstruct, train_coarse, train_fine, train_prompts, train_supervised
 
@@ -60,10 +60,11 @@ _SPEED_KEYS = ("device", "workers", "compile")
 
 
 class StageCache:
-    """The trained stages of one configured run, each trained once: in memory for this process, and as a
-    checkpoint under ``root/<stage>-<hash>/`` whose hash covers the settings that stage depends on
-    (:data:`STAGE_KEYS`; the fine stage and its variants: every setting and the guide loaded). Changing a
-    fine-stage knob never retrains the coarse stage; a later run with the same settings resumes."""
+    """The trained stages of one configured run, each trained once per process (:meth:`get`), and the
+    folders their checkpoints live in (written by the training loop, :class:`train.StageConfig`):
+    ``root/<stage>-<hash>/``, the hash covering the settings that stage depends on (:data:`STAGE_KEYS`;
+    the fine stage and its variants: every setting and the guide loaded). Changing a fine-stage knob never
+    retrains the coarse stage; a later run with the same settings resumes from the checkpoint."""
 
     def __init__(self, root: Path, cfg: PipelineConfig) -> None:
         self.root, self.cfg = root, cfg
@@ -138,9 +139,14 @@ class RunInputs:
         c = self.cfg
         if c.data_dir:
             return recorded_split(c.data_dir, split, n, c.n_train, self.progress)
-        images = self._cifar(split, n) if c.dataset == "cifar10" else None
         dev = "cpu" if split == "test" else self.device
-        return simulated_split(split, n, c.size, self.out / "data", images, c.dataset, dev, c.workers, self.progress)
+        if c.dataset == "procedural":
+            return simulated_split(
+                split, n, c.size, self.out / "data", device=dev, workers=c.workers, progress=self.progress
+            )
+        name = f"{c.dataset}-after{c.n_train}" if split == "val" else c.dataset  # val follows the training images
+        images = partial(self._cifar, split, n)  # read only when the cache lacks the split
+        return simulated_split(split, n, c.size, self.out / "data", images, name, dev, progress=self.progress)
 
     @cached_property
     def train_set(self) -> SpikeSet:
@@ -182,8 +188,9 @@ class RunInputs:
 
 class Run(RunInputs):
     """One configured experiment whose stages can be run one at a time (the notebooks) or in order
-    (:func:`run_pipeline`). A stage's inputs are arguments; left out, they are this run's own
-    (trained, or loaded from their checkpoints, first)."""
+    (:func:`run_pipeline`). A stage takes the stages it builds on as arguments, so the order of work is
+    visible where it is called; left out, they are trained (or loaded) first. They must be this run's own:
+    stages are cached by their settings, not by the weights passed in (:meth:`_own` checks)."""
 
     def __init__(self, cfg: PipelineConfig = FAST, out: Path | str = "outputs/pipeline", progress: bool = True):
         super().__init__(cfg, out, progress)
@@ -199,13 +206,13 @@ class Run(RunInputs):
 
     def stage_dir(self, stage: str) -> Path:
         """Where a stage's checkpoint lives (``"fine"``: the fine stage; its variants in sub-folders)."""
-        return self.stages.folder(stage, self.guide.name)
+        return self.stages.folder(stage, "" if stage == "supervised" else self.guide.name)
 
     # -- the stages, in order ---------------------------------------------------------------------
-    def stage(self, steps: int, lr: float, name: str = "fine") -> StageConfig:
-        """The loop settings of stage ``name`` (checkpointed in :meth:`stage_dir`)."""
+    def stage(self, steps: int, lr: float, name: str = "fine", folder: Path | None = None) -> StageConfig:
+        """The loop settings of stage ``name``, checkpointed in ``folder`` (default :meth:`stage_dir`)."""
         c = self.cfg
-        folder = str(self.stage_dir(name))
+        folder = str(folder or self.stage_dir(name))
         return StageConfig(
             steps,
             c.batch,
@@ -246,8 +253,13 @@ class Run(RunInputs):
             self._coarse_outputs = (model, self.images("coarse", self.train_set, model))
         return self._coarse_outputs[1]
 
+    def _own(self, tag: str, given: torch.nn.Module | None) -> None:
+        if given is not None and self.stages.trained.get(tag) is not given:
+            raise ValueError(f"pass this run's own {tag} stage (run.{tag}()): stages are cached by their settings")
+
     def prompts(self, coarse: LRN | None = None) -> PromptPair:
         """Stage 2: HQ = unpaired clean images, LQ = coarse outputs + TFP + TFI of the training set."""
+        self._own("coarse", coarse)
 
         def train() -> tuple[PromptPair, dict]:
             torch.manual_seed(self.cfg.seed)
@@ -272,14 +284,16 @@ class Run(RunInputs):
         """Stage 3 from the coarse weights, early-stopped on the judge's validation score; ``tag`` names
         variants (e.g. defences off), each checkpointed in a sub-folder."""
         c, defences = self.cfg, defences or self.cfg.defences
+        self._own("coarse", coarse)
+        self._own("prompts", prompts)
 
         def train() -> tuple[LRN, dict]:
             self._standardise[tag] = defences.standardise
             start = coarse if coarse is not None else self.coarse()
             lrn = LRN()
             lrn.load_state_dict(start.state_dict())
-            stage = self.stage(steps or c.steps_fine, lr or c.lr_fine)
-            stage.ckpt_dir = str(self.stage_dir("fine") / tag) if tag != "fine" else stage.ckpt_dir
+            folder = self.stage_dir("fine") / tag if tag != "fine" else None  # variants: a sub-folder each
+            stage = self.stage(steps or c.steps_fine, lr or c.lr_fine, folder=folder)
             pair = prompts if prompts is not None else self.prompts(coarse)
             h = train_fine(
                 lrn,
@@ -315,10 +329,9 @@ class Run(RunInputs):
     def images(self, tag: str, voxels: torch.Tensor | SpikeSet, lrn: LRN | None = None) -> torch.Tensor:
         """Images (N, H, W) in [0, 1] of a trained network (``tag``: coarse, fine, supervised, …; ``lrn``:
         these weights instead) from voxels (N, 50, H, W) or every scene of a SpikeSet."""
-        model = (
-            lrn if lrn is not None else self.stages.trained[tag] if tag in self.stages.trained else getattr(self, tag)()
-        )
-        return reconstruct(model, voxels, standardise=self._standardise[tag])
+        if lrn is None:
+            lrn = self.stages.trained[tag] if tag in self.stages.trained else getattr(self, tag)()
+        return reconstruct(lrn, voxels, standardise=self._standardise[tag])
 
     def validation_score(self, tag: str, lrn: LRN) -> dict[str, float]:
         """Early stopping's criterion on the validation set, ``"score"`` = judge accuracy + judge quality
@@ -406,20 +419,24 @@ def run_pipeline(
     out: Path | str = "outputs/pipeline",
     progress: bool = True,
     split: str = "test",
-    mode: str = "fast",
+    mode: str | None = None,
 ) -> dict:
     """The whole experiment, in order; writes ``out/metrics.json`` and figures and returns the metrics.
 
     ``split="val"`` scores the validation scenes instead: tune settings there, never on the test set.
-    ``mode``: the preset ``cfg`` started from (its changes are stored with the results).
+    ``mode``: the preset ``cfg`` started from (default: the one it differs least from); what the run
+    changed from it is stored with the results.
     """
+    mode = mode or min(PRESETS, key=lambda m: len(changes(cfg, m)))
     out = Path(out)
     run = Run(cfg, out, progress)
     usage = GpuUsage(run.device.index or 0).start() if run.device.type == "cuda" else None
     clock = _Clock(usage)
     try:
         with clock.phase("data"):
-            train_set, _, scored = run.train_set, run.val_set, run.eval_set(split)
+            train_set = run.train_set
+            run.val_set  # noqa: B018 (simulated now: early stopping scores on it)
+            scored = run.eval_set(split)
         with clock.phase("training"):
             coarse = run.coarse()
             prompts = run.prompts(coarse)

@@ -108,7 +108,7 @@ FULL = replace(
     prompt_loss="log",  # −log P(HQ): keeps a gradient where P(HQ) ≈ 0
 )
 
-#: A longer CPU run (about 20 min on 2 cores) that stands in for full mode where no GPU is at hand.
+#: A longer CPU run (20–25 min on 2 cores) that stands in for full mode where no GPU is at hand.
 LONG = replace(
     FAST,
     n_train=800,  # 8× the scenes, at fast mode's image size so that 2 cores manage

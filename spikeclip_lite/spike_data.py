@@ -353,25 +353,28 @@ def simulated_split(
     n: int,
     size: int,
     cache_dir: Path | str,
-    images: tuple[torch.Tensor, torch.Tensor] | None = None,
-    dataset: str = "cifar10",
+    images: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    name: str = "images",
     device: str | torch.device = "cpu",
     workers: int = 0,
     progress: bool = True,
 ) -> SpikeSet:
     """A run's simulated split, simulated once and then read from ``cache_dir``: procedural scenes
-    (:func:`make_spike_set`), or ``images`` = (images (n, H, W), labels) such as CIFAR-10's
-    (:func:`spike_set_from_images`), cached under the ``dataset`` name. Simulated on ``device``; a GPU's
-    random numbers differ from the CPU's, so its sets are cached under their own name (an equivalent
-    draw, not the same one)."""
+    (:func:`make_spike_set`), or the scenes of given still images (:func:`spike_set_from_images`), where
+    ``images() → (images (n, H, W), labels (n,))`` is called only when the cache lacks the split and
+    ``name`` names them in the cache (e.g. ``"cifar10"``). Simulated on ``device``; a GPU's random numbers
+    differ from the CPU's, so its sets are cached under their own name (an equivalent draw)."""
     dev = torch.device(device)
-    prefix = "" if images is None else f"{dataset}-"
+    prefix = "" if images is None else f"{name}-"
     suffix = "" if dev.type == "cpu" else f"-{dev.type}"
     path = Path(cache_dir) / f"{prefix}{split}-n{n}-s{size}-v{DATA_VERSION}{suffix}.npz"
-    if images is None:
-        make = partial(make_spike_set, n, split, size, progress=progress, device=dev, workers=workers)
-    else:
-        make = partial(spike_set_from_images, images[0], images[1], split, progress=progress, device=dev)
+
+    def make() -> SpikeSet:
+        if images is None:
+            return make_spike_set(n, split, size, progress=progress, device=dev, workers=workers)
+        pictures, labels = images()
+        return spike_set_from_images(pictures, labels, split, progress=progress, device=dev)
+
     return load_or_make(path, make)
 
 

@@ -147,6 +147,7 @@ class _Loop:
         self.step = 0
         self.history: dict[str, list[float]] = {}
         self._pending: dict[str, list[torch.Tensor | float]] = {}  # logged, not yet read back from the device
+        self._loss_steps: list[int] = []  # the step of each pending loss (to name the first non-finite one)
         self.extra: dict = {}
         self.steps_per_epoch = max(1, math.ceil(n_items / cfg.batch))
         self.ckpt = Path(cfg.ckpt_dir) / f"{name}.pt" if cfg.ckpt_dir else None
@@ -158,6 +159,8 @@ class _Loop:
             for k, m in modules.items():
                 m.load_state_dict(state["modules"][k])
             self.opt.load_state_dict(state["optimizer"])
+            for group in self.opt.param_groups:  # a checkpoint from another device keeps this device's kernel
+                group["fused"] = fused or None
             self.step, self.history, self.extra = state["step"], state["history"], state.get("extra", {})
             self.gen.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
@@ -196,6 +199,8 @@ class _Loop:
 
     def log(self, **values: torch.Tensor | float) -> None:
         """Record values; tensors are read back (a GPU sync) only every :data:`LOG_EVERY` steps."""
+        if "loss" in values:
+            self._loss_steps.append(self.step)
         for k, v in values.items():
             self._pending.setdefault(k, []).append(v.detach() if isinstance(v, torch.Tensor) else float(v))
 
@@ -205,10 +210,10 @@ class _Loop:
             floats = [float(v) for v in values]
             if k == "loss" and not all(math.isfinite(v) for v in floats):
                 first = next(i for i, v in enumerate(floats) if not math.isfinite(v))
-                step = self.step - len(floats) + first
+                step = self._loss_steps[first]
                 raise FloatingPointError(f"{self.name}: loss is {floats[first]} at step {step}; lower the lr")
             self.history.setdefault(k, []).extend(floats)
-        self._pending = {}
+        self._pending, self._loss_steps = {}, []
 
     def update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -410,6 +415,7 @@ def train_fine(
         loop.update(loss)
         loop.log(loss=loss, class_loss=l_cls, hq_prob=losses.hq_probability(q_feats.detach(), prompts_, scale).mean())
         if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
+            loop.flush()  # a non-finite loss is named here, before the judge sees a broken network
             result = validate(lrn)
             measures = dict(result) if isinstance(result, dict) else {"score": result}
             score = float(measures.pop("score"))

@@ -9,6 +9,7 @@ import torch
 
 from spikeclip_lite import pipeline, settings
 from spikeclip_lite.__main__ import main
+from spikeclip_lite.models import LRN
 
 TINY = replace(
     settings.FAST,
@@ -239,3 +240,21 @@ def test_corrupt_data_cache_is_set_aside_and_rebuilt(tmp_path):
     with pytest.warns(UserWarning, match="cannot be read .* rebuilding"):
         again = pipeline.Run(TINY, tmp_path, progress=False).val_set
     assert torch.equal(again.voxels, first.voxels) and cache.with_name(cache.name + ".corrupt").exists()
+
+
+def test_a_stage_refuses_weights_that_are_not_this_runs_own(tmp_path):
+    run = pipeline.Run(TINY, tmp_path, progress=False)
+    coarse = run.coarse()
+    assert run.prompts(coarse) is run.prompts()  # the run's own coarse stage: accepted, cached once
+    with pytest.raises(ValueError, match=r"pass this run's own coarse stage \(run.coarse\(\)\)"):
+        run.prompts(LRN())
+
+
+def test_repeated_set_flags_add_up(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda *a, **k: pytest.fail("only the settings are checked"))
+    with pytest.raises(SystemExit):
+        main(["pipeline", "--out", str(tmp_path), "--set", "steps_fine=2", "--set", "batch=0"])
+    assert "batch=0 is out of range" in capsys.readouterr().err  # the second --set was not dropped
+    with pytest.raises(SystemExit):
+        main(["pipeline", "--out", str(tmp_path), "--set", "batch=0", "--set", "steps_fine=2"])
+    assert "batch=0 is out of range" in capsys.readouterr().err  # …nor the first

@@ -76,6 +76,19 @@ def test_nan_loss_is_reported(tmp_path, tiny_clip, tiny_set):
         lrn[4].bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="loss is nan"):
         train.train_supervised(lrn, tiny_set, cfg(tmp_path, 2))
+    assert not (tmp_path / "supervised.pt").exists()  # no checkpoint of broken weights
+
+
+def test_nan_in_the_fine_stage_is_named_before_validation(tmp_path, tiny_clip, tiny_set):
+    lrn = LRN()
+    with torch.no_grad():
+        lrn[4].bias.fill_(float("nan"))
+    seen = []
+    with pytest.raises(FloatingPointError, match="fine: loss is nan at step 0"):
+        train.train_fine(
+            lrn, tiny_clip, PromptPair(tiny_clip), tiny_set, data.CLASSES, cfg(tmp_path, 3), validate=seen.append
+        )
+    assert not seen  # the judge never scored the broken network
 
 
 def test_native_quality_view_shows_the_guide_full_resolution_windows(tmp_path, tiny_clip, monkeypatch):
