@@ -34,6 +34,7 @@ __all__ = [
     "HashMismatchError",
     "UnpinnedFileError",
     "sha256_of",
+    "pin",
 ]
 
 
@@ -48,6 +49,7 @@ class RemoteFile:
 
 
 _RAW = "https://raw.githubusercontent.com/chenkang455"
+_PYIQA = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights"
 REGISTRY: dict[str, RemoteFile] = {
     "lrn_caltech": RemoteFile(
         f"{_RAW}/SpikeCLIP/main/models/LRN_CALTECH.pth",
@@ -60,6 +62,22 @@ REGISTRY: dict[str, RemoteFile] = {
         "6e47eb26f59e40c71a4a0f677b5a48f647d4ff015313380faa0c2471aa651bff",
         "uhsr.npz",
         "one real U-CALTECH recording (helicopter, 200×250×250, low light), from Spike-Zoo",
+    ),
+    # pyiqa's model files for the paper's two no-reference metrics, fetched here (verified, cached) and
+    # handed to pyiqa, so a second run needs no network. Not pinned yet: no session had internet to hash
+    # them; `python -m spikeclip_lite.hub pin pyiqa_niqe` prints the line to paste. Until then NIQE and
+    # BRISQUE report n/a with that reason.
+    "pyiqa_niqe": RemoteFile(
+        f"{_PYIQA}/niqe_modelparameters.mat",
+        None,
+        "niqe_modelparameters.mat",
+        "NIQE's pristine-image model (pyiqa's copy of the authors' MATLAB parameters)",
+    ),
+    "pyiqa_brisque": RemoteFile(
+        f"{_PYIQA}/brisque_svm_weights.pth",
+        None,
+        "brisque_svm_weights.pth",
+        "BRISQUE's SVR weights (pyiqa's release)",
     ),
 }
 
@@ -171,3 +189,22 @@ def _download(entry: RemoteFile, tmp: Path, timeout: float, deadline: float, pro
         if total is not None and f.tell() != total:
             raise DownloadError(f"{entry.url}: connection closed after {f.tell()} of {total} bytes")
     return digest.hexdigest()
+
+
+def pin(name: str, timeout: float = 30.0, registry: dict[str, RemoteFile] | None = None) -> str:
+    """Download a registered file once (online) and return its SHA-256, to pin in its entry. Nothing is
+    cached: pinning is a maintainer's deliberate step, checked by eye against the upstream release."""
+    import tempfile
+
+    entry = (REGISTRY if registry is None else registry)[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        return _download(entry, Path(tmp) / entry.filename, timeout, 900.0, progress=True)
+
+
+if __name__ == "__main__":  # python -m spikeclip_lite.hub pin NAME …
+    import sys
+
+    if sys.argv[1:2] != ["pin"] or len(sys.argv) < 3:
+        sys.exit(f"usage: python -m spikeclip_lite.hub pin NAME …  (registered: {', '.join(sorted(REGISTRY))})")
+    for key in sys.argv[2:]:
+        print(f'{key}: sha256 "{pin(key)}"  ← paste into its RemoteFile entry in spikeclip_lite/hub.py')

@@ -7,7 +7,8 @@ simple measures that always work offline.
   smoothing, so that pixel noise counts less as detail. Higher = crisper edges (a blurred edge
   spreads the same contrast over more pixels, which lowers the *squared* gradient).
 - :func:`pyiqa_scores` — NIQE and BRISQUE from ``pyiqa`` when it is installed *and* its model
-  files are available (it downloads them on first use); otherwise ``None`` with the reason.
+  files are available: fetched through the project's SHA-256-checked cache (:mod:`.hub`, entries
+  ``pyiqa_niqe`` / ``pyiqa_brisque``) and handed to pyiqa; otherwise n/a with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import hub
 from ._tensor import ArrayLike, check_finite, to_torch
 
 __all__ = ["noise_sigma", "sharpness", "pyiqa_scores"]
@@ -69,9 +71,14 @@ def pyiqa_scores(images: ArrayLike, metrics: tuple[str, ...] = ("niqe", "brisque
     out, failed = {}, []
     for name in metrics:
         try:
-            metric = pyiqa.create_metric(name, device="cpu", as_loss=False)
+            weights = {}
+            if f"pyiqa_{name}" in hub.REGISTRY:  # the paper's metrics: their file through the verified cache
+                weights["pretrained_model_path"] = str(hub.fetch(f"pyiqa_{name}", progress=False))
+            metric = pyiqa.create_metric(name, device="cpu", as_loss=False, **weights)
             with torch.no_grad():
                 out[name] = metric(x).flatten().cpu()
-        except Exception as err:  # missing model files offline, download errors, …
+        except (hub.UnpinnedFileError, hub.DownloadError, hub.HashMismatchError) as err:
+            failed.append(f"{name}: its model file is not available ({type(err).__name__}: {err})")
+        except Exception as err:  # pyiqa's own downloads offline (LIQE, CLIP-IQA), …
             failed.append(f"{name}: pyiqa could not run it ({type(err).__name__}: {err})")
     return out, "; ".join(failed) or "ok"

@@ -157,3 +157,14 @@ def test_registry_has_the_released_files():
     assert hub.REGISTRY["uhsr_helicopter"].sha256.startswith("6e47eb26")
     with pytest.raises(KeyError, match="unknown file"):
         hub.fetch("nope")
+
+
+def test_pin_prints_the_hash_to_register_and_caches_nothing(server, tmp_path, monkeypatch):
+    base, root, hits = server
+    payload = b"model file"
+    (root / "p.bin").write_bytes(payload)
+    reg = {"p": _entry(f"{base}/p.bin", None, "p.bin")}
+    monkeypatch.setenv("SPIKECLIP_CACHE", str(tmp_path / "cache"))
+    assert hub.pin("p", registry=reg) == hashlib.sha256(payload).hexdigest()
+    assert not (tmp_path / "cache").exists()
+    assert {"pyiqa_niqe", "pyiqa_brisque"} <= set(hub.REGISTRY)  # the paper's metrics go through the cache

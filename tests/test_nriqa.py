@@ -35,19 +35,33 @@ def test_pyiqa_unavailable_is_reported(monkeypatch):
     assert scores is None and "not installed" in why
 
 
-def test_pyiqa_metrics_run_when_present_and_each_failure_is_named(monkeypatch):
+def test_pyiqa_metrics_run_when_present_and_each_failure_is_named(monkeypatch, tmp_path):
     import sys
     import types
 
-    seen = []
+    from spikeclip_lite import hub
 
-    def create_metric(name, device="cpu", as_loss=False):
+    seen, paths = [], {}
+
+    def create_metric(name, device="cpu", as_loss=False, pretrained_model_path=None):
         if name == "liqe":
             raise FileNotFoundError("liqe weights not cached")
+        paths[name] = pretrained_model_path
         return lambda x: (seen.append(x.clone()), x.mean(dim=(1, 2, 3)))[1]
 
     monkeypatch.setitem(sys.modules, "pyiqa", types.SimpleNamespace(create_metric=create_metric))
     imgs = torch.full((2, 16, 16), 1.5)  # raw, above 1: passed unclamped, as the official evaluation does
+    # NIQE and BRISQUE take their model files from the verified cache; not pinned yet, they are n/a with why
     scores, status = nriqa.pyiqa_scores(imgs, evaluate.PYIQA_METRICS)
-    assert set(scores) == {"niqe", "brisque", "clipiqa"} and "liqe" in status and "not cached" in status
+    assert set(scores) == {"clipiqa"} and "liqe" in status and "not cached" in status
+    assert "niqe: its model file is not available (UnpinnedFileError" in status and "brisque:" in status
     assert seen[0].shape == (2, 3, 16, 16) and float(seen[0].max()) == 1.5
+    # once a file is in the verified cache, pyiqa is handed that file (no download of its own)
+    monkeypatch.setattr(hub, "fetch", lambda name, progress=True: tmp_path / f"{name}.bin")
+    scores, status = nriqa.pyiqa_scores(imgs, ("niqe", "brisque", "clipiqa"))
+    assert set(scores) == {"niqe", "brisque", "clipiqa"} and status == "ok"
+    assert paths == {
+        "niqe": str(tmp_path / "pyiqa_niqe.bin"),
+        "brisque": str(tmp_path / "pyiqa_brisque.bin"),
+        "clipiqa": None,
+    }
