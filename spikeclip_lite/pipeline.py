@@ -212,17 +212,8 @@ class Run(RunInputs):
     def stage(self, steps: int, lr: float, name: str = "fine", folder: Path | None = None) -> StageConfig:
         """The loop settings of stage ``name``, checkpointed in ``folder`` (default :meth:`stage_dir`)."""
         c = self.cfg
-        folder = str(folder or self.stage_dir(name))
-        return StageConfig(
-            steps,
-            c.batch,
-            lr,
-            seed=c.seed,
-            device=str(self.device),
-            ckpt_dir=folder,
-            progress=self.progress,
-            compile=c.compile,
-        )
+        same = dict(seed=c.seed, device=str(self.device), progress=self.progress, compile=c.compile)  # every stage
+        return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), **same)
 
     def coarse(self) -> LRN:
         """Stage 1: the LRN trained with class names only (plus the fading TFI term)."""

@@ -113,3 +113,15 @@ def _library_aliases() -> dict[str, set[str]]:
 
 
 LIBRARY_ALIASES = _library_aliases()
+
+
+def test_no_class_is_longer_than_a_page_and_a_half():
+    """Issue #17: a class a newcomer can read (pipeline.Run was 272 lines doing everything)."""
+    import ast
+
+    long = []
+    for path in (ROOT / "spikeclip_lite").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 160:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
