@@ -160,6 +160,16 @@ class RunInputs:
     def test_set(self) -> SpikeSet:
         return self._split("test", self.cfg.n_test)
 
+    def held_out_clean(self, n: int) -> torch.Tensor:
+        """Clean images (n, H, W) that no stage ever sees: new procedural seeds, or CIFAR-10 test images after
+        the test streams' (``dataset="cifar10"``). For judging prompts and quality on unseen data."""
+        c = self.cfg
+        if c.dataset != "cifar10":
+            return make_hq_images(n, c.size, split="hq_test")
+        return cifar_split(c.cifar_root, "test", c.n_test + n, c.size, c.n_train, c.n_val, c.n_hq, c.download)[0][
+            c.n_test :
+        ]
+
     @cached_property
     def hq_images(self) -> torch.Tensor:
         """Clean unpaired images (n_hq, H, W) for prompt learning: never a training scene's ground truth."""
@@ -283,7 +293,10 @@ class Run(RunInputs):
             start = coarse if coarse is not None else self.coarse()
             lrn = LRN()
             lrn.load_state_dict(start.state_dict())
-            folder = self.stage_dir("fine") / tag if tag != "fine" else None  # variants: a sub-folder each
+            folder = None  # the fine stage: stage_dir("fine"); a variant: a sub-folder keyed by its arguments
+            if tag != "fine":
+                variant = json.dumps([asdict(defences), lam, steps, lr], default=str).encode()
+                folder = self.stage_dir("fine") / f"{tag}-{hashlib.sha256(variant).hexdigest()[:8]}"
             stage = self.stage(steps or c.steps_fine, lr or c.lr_fine, folder=folder)
             pair = prompts if prompts is not None else self.prompts(coarse)
             h = train_fine(

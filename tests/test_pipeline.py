@@ -10,6 +10,7 @@ import torch
 from spikeclip_lite import pipeline, settings
 from spikeclip_lite.__main__ import main
 from spikeclip_lite.models import LRN
+from spikeclip_lite.train import Defences
 
 TINY = replace(
     settings.FAST,
@@ -134,6 +135,11 @@ def test_cifar10_dataset_end_to_end(tmp_path, capsys):
     too_many = pipeline.Run(replace(run.cfg, n_hq=25), tmp_path / "out")
     with pytest.raises(ValueError, match="fewer than n_train"):
         _ = too_many.hq_images
+    # held-out clean images: the CIFAR test images after the test streams' (n_test = 4 of the 6 fabricated)
+    last_two = cifar_split(tmp_path / "cifar", "test", 6, 32, n_train=8, n_val=4, n_hq=8)[0][4:]
+    torch.testing.assert_close(run.held_out_clean(2), last_two)
+    with pytest.raises(ValueError, match="test split has 6 images, fewer than"):
+        run.held_out_clean(3)
     with pytest.raises(ValueError, match="fewer than n_test = 7"):
         cifar_split(tmp_path / "cifar", "test", 7, 32, n_train=8, n_val=4, n_hq=8)
 
@@ -258,3 +264,23 @@ def test_repeated_set_flags_add_up(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["pipeline", "--out", str(tmp_path), "--set", "batch=0", "--set", "steps_fine=2"])
     assert "batch=0 is out of range" in capsys.readouterr().err  # …nor the first
+
+
+def test_fine_variants_are_checkpointed_by_their_arguments(tmp_path):
+    """Two variants under one tag but with other steps never share (or resume) a checkpoint."""
+    run = pipeline.Run(TINY, tmp_path, progress=False)
+    run.fine(defences=Defences.off(), tag="off", steps=2)
+    other = pipeline.Run(TINY, tmp_path, progress=False)
+    h = other.fine(defences=Defences.off(), tag="off", steps=3) and other.histories["off"]
+    assert "cached" not in h and len(h["loss"]) == 3  # trained anew, not resumed from the 2-step run
+    again = pipeline.Run(TINY, tmp_path, progress=False)
+    again.fine(defences=Defences.off(), tag="off", steps=2)
+    assert again.histories["off"].get("cached")  # the same arguments: loaded
+    assert len(list((run.stage_dir("fine")).glob("off-*"))) == 2
+
+
+def test_held_out_clean_images_are_never_seen_by_a_stage(tmp_path):
+    run = pipeline.Run(TINY, tmp_path, progress=False)
+    held = run.held_out_clean(4)
+    assert held.shape == (4, 32, 32)
+    assert not any(torch.allclose(h, x) for h in held for x in torch.cat([run.hq_images, run.test_set.gt]))
