@@ -14,7 +14,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from functools import cached_property, partial
 from pathlib import Path
@@ -44,6 +44,7 @@ __all__ = [
     "time_split",
     "format_time_split",
     "SSIM_NOTE",
+    "PhaseClock",
 ]
 
 #: Settings every trained stage depends on (the training data and the batches drawn from it).
@@ -401,7 +402,7 @@ def evaluate_methods(
     return table
 
 
-class _Clock:
+class PhaseClock:
     """Wall time of named phases and, on CUDA, the GPU's mean utilisation in each (:class:`GpuUsage`)."""
 
     def __init__(self, usage: GpuUsage | None) -> None:
@@ -434,9 +435,9 @@ def run_pipeline(
     mode = mode or min(PRESETS, key=lambda m: len(changes(cfg, m)))
     out = Path(out)
     run = Run(cfg, out, progress)
-    usage = GpuUsage(run.device.index or 0).start() if run.device.type == "cuda" else None
-    clock = _Clock(usage)
-    try:
+    gpu = GpuUsage(run.device.index or 0) if run.device.type == "cuda" else nullcontext()  # sampled on CUDA only
+    with gpu as usage:
+        clock = PhaseClock(usage)
         with clock.phase("data"):
             train_set = run.train_set
             run.val_set  # noqa: B018 (simulated now: early stopping scores on it)
@@ -450,9 +451,6 @@ def run_pipeline(
         with clock.phase("evaluation"):
             recons = run.test_reconstructions(split=split)
             table = evaluate_methods(recons, scored, run.judge, run.guide, run.classes)
-    finally:
-        if usage is not None:
-            usage.stop()
     wall = time.perf_counter() - clock.t0
     result = {
         "table": table,

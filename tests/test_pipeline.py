@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from dataclasses import replace
 
 import pytest
@@ -284,3 +285,19 @@ def test_held_out_clean_images_are_never_seen_by_a_stage(tmp_path):
     held = run.held_out_clean(4)
     assert held.shape == (4, 32, 32)
     assert not any(torch.allclose(h, x) for h in held for x in torch.cat([run.hq_images, run.test_set.gt]))
+
+
+def test_gpu_utilisation_is_measured_per_phase_and_printed_under_the_time_split():
+    from spikeclip_lite.gpu_usage import GpuUsage
+
+    usage = GpuUsage(command="absent-nvidia-smi")
+    clock = pipeline.PhaseClock(usage)
+    with clock.phase("data"):
+        usage.samples.append((time.perf_counter(), 20.0))  # as the nvidia-smi reader thread appends them
+    with clock.phase("training"):
+        usage.samples += [(time.perf_counter(), 80.0), (time.perf_counter(), 60.0)]
+    assert clock.gpu == {"data": 20.0, "training": 70.0} and set(clock.seconds) == {"data", "training"}
+    split = pipeline.time_split({}, data_s=1.0, train_s=1.0, wall_s=2.0)
+    line = pipeline.format_time_split(split, clock.gpu)
+    assert line.endswith("GPU utilisation (nvidia-smi, mean): data 20 % · training 70 %")
+    assert "GPU" not in pipeline.format_time_split(split, None)  # on a CPU: no such line
