@@ -26,13 +26,17 @@ class CorruptCheckpointError(RuntimeError):
 
 
 def atomic_write(path: Path | str, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(file)`` on ``path + ".tmp"``, then rename it to ``path`` (creating the folder)."""
+    """Call ``write(file)`` on ``path + ".tmp"``, then rename it to ``path`` (creating the folder). If
+    ``write`` fails, the temporary file is removed and an existing ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: Path | str, **state: object) -> None:

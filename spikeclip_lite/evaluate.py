@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import baselines, io, metrics, models, nriqa
+from .checkpoints import atomic_write
 from .clip import CLASS_TEMPLATE, Clip
 from .data import CLASS_LISTS
 from .spike_data import normalise_rate
@@ -370,8 +371,5 @@ class UHSRDataset(torch.utils.data.Dataset):
 def write_results(result: dict, out: Path) -> Path:
     """Write an ``evaluate`` result as JSON (atomically)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)
+    atomic_write(out, lambda f: f.write(json.dumps(result, indent=2).encode()))
     return out

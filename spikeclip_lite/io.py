@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._tensor import ArrayLike, check_binary, check_ndim, to_torch
+from .checkpoints import atomic_write
 
 __all__ = [
     "read_dat",
@@ -128,12 +129,7 @@ def write_dat(path: PathLike, spikes: ArrayLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give write_dat a file name such as {path / 'stream.dat'}")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        packed.tofile(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, packed.tofile)
     return path
 
 
@@ -226,9 +222,8 @@ def write_uhsr(path: PathLike, spikes: ArrayLike, label: int, label_name: str | 
     check_binary(s)
     extra = {} if label_name is None else {"label_name": np.array(label_name)}
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, spk=s.cpu().numpy().astype(np.uint8), label=np.array(int(label)), **extra)
-    os.replace(tmp, path)
+    arrays = {"spk": s.cpu().numpy().astype(np.uint8), "label": np.array(int(label)), **extra}
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
     return path
 
 

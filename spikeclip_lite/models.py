@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ._tensor import ArrayLike, back, check_binary, to_torch
+from .checkpoints import atomic_write
 
 __all__ = ["voxelize", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
 
@@ -70,10 +71,7 @@ def count_parameters(model: nn.Module) -> int:
 def save_lrn(lrn: LRN, path: str | os.PathLike) -> Path:
     """Save an LRN's state dict (the released checkpoint's format: a plain state dict), atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in lrn.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save({k: v.detach().cpu() for k, v in lrn.state_dict().items()}, f))
     return path
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 
 from . import baselines, data, physics
 from .augment import augment
+from .checkpoints import atomic_write
 from .clip import (
     ASSETS,
     CLASS_TEMPLATE,
@@ -302,7 +302,7 @@ def used_token_ids(arch: str) -> torch.Tensor:
 
 def save_compact(model: torch.nn.Module, arch: str, path: Path, info: dict) -> str:
     """Write fp16 safetensors with only the used token rows; atomic. Returns the SHA-256."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     table = sd.pop("token_embedding.weight")
@@ -310,10 +310,7 @@ def save_compact(model: torch.nn.Module, arch: str, path: Path, info: dict) -> s
     sd["token_embedding.rows"] = rows.to(torch.int64)
     sd["token_embedding.values"] = table[rows]
     sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(sd, str(tmp), metadata={"arch": arch, "info": json.dumps(info)})
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(save(sd, metadata={"arch": arch, "info": json.dumps(info)})))
     return file_sha256(path)
 
 
@@ -415,9 +412,7 @@ def evaluate(
 def _update_registry(which: str, entry: dict) -> None:
     reg = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {}
     reg[which] = entry
-    tmp = REGISTRY.with_name(REGISTRY.name + ".tmp")
-    tmp.write_text(json.dumps(reg, indent=2) + "\n")
-    os.replace(tmp, REGISTRY)
+    atomic_write(REGISTRY, lambda f: f.write((json.dumps(reg, indent=2) + "\n").encode()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         checkpoints.atomic_write(path, fail)
     assert checkpoints.load_checkpoint(path)["step"] == 1
+    assert not path.with_name("x.pt.tmp").exists()  # the half-written file is removed
 
 
 def test_missing_and_corrupt_files(tmp_path):
