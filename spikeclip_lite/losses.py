@@ -6,6 +6,8 @@ Prompt features are ordered ``(LQ, HQ)``, so "label 1" means high quality, as in
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -18,13 +20,25 @@ PROMPT_SCALE = 100.0
 
 
 def class_loss(
-    image_features: torch.Tensor, class_features: torch.Tensor, labels: torch.Tensor, logit_scale: float
+    image_features: torch.Tensor,
+    class_features: torch.Tensor,
+    labels: torch.Tensor,
+    logit_scale: float,
+    enough: float = 1.0,
 ) -> torch.Tensor:
     """Cross-entropy of zero-shot logits: image (B, D) vs class prompts (C, D), labels (B,) → scalar.
 
     This is CLIP's InfoNCE with the class prompts as the only candidate texts.
+    ``enough`` < 1: an image stops contributing once CLIP gives its class this probability (its
+    cross-entropy is floored at −log ``enough``), so the loss cannot keep pushing an image the guide
+    already names; 1.0 is the plain cross-entropy (the paper's).
     """
-    return F.cross_entropy(logit_scale * image_features @ class_features.T, labels)
+    if not 0.0 < enough <= 1.0:
+        raise ValueError(f"enough is a probability in (0, 1], got {enough}")
+    ce = F.cross_entropy(logit_scale * image_features @ class_features.T, labels, reduction="none")
+    if enough < 1.0:
+        ce = ce.clamp_min(-math.log(enough))
+    return ce.mean()
 
 
 def hq_probability(

@@ -18,7 +18,7 @@ from torch import nn
 from ._tensor import ArrayLike, back, check_binary, to_torch
 from .checkpoints import atomic_write
 
-__all__ = ["voxelize", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
+__all__ = ["voxelize", "voxel_rate", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
 
 #: Parameters of the LRN (docs/facts.md §4).
 N_PARAMS = 185_889
@@ -38,6 +38,18 @@ def voxelize(spikes: ArrayLike, bins: int = 50) -> ArrayLike:
     check_binary(s)
     v = s.to(torch.float32).reshape(*s.shape[:-3], bins, T // bins, *s.shape[-2:]).sum(dim=-3)
     return back(v, was_numpy)
+
+
+def voxel_rate(voxels: torch.Tensor, half_window: int, frames_per_bin: int = 4) -> torch.Tensor:
+    """TFP from voxels: the firing rate over the middle ``2·half_window`` frames (rounded to whole bins),
+    (B, bins, H, W) → (B, 1, H, W) in spikes per frame. A linear function of the voxels, so an LRN can
+    represent it exactly (it cannot represent TFI's spike-timing search as easily)."""
+    if voxels.ndim != 4:
+        raise ValueError(f"voxels must have shape (B, bins, H, W), got {tuple(voxels.shape)}")
+    mid, k = voxels.shape[1] // 2, max(1, round(half_window / frames_per_bin))
+    if k > mid:
+        raise ValueError(f"half_window {half_window} frames is longer than the stream's half ({mid * frames_per_bin})")
+    return voxels[:, mid - k : mid + k].sum(1, keepdim=True) / (2 * k * frames_per_bin)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, metrics
+from . import baselines, data, metrics
 from .cifar import cifar_split, class_names
 from .clip import Clip, load_clip, resolve_device
 from .gpu_usage import GpuUsage
@@ -45,11 +45,25 @@ __all__ = [
     "format_time_split",
     "SSIM_NOTE",
     "PhaseClock",
+    "SMOOTHED",
 ]
 
+#: The table's name for TFI smoothed by :func:`baselines.smoothed` (a 1-pixel Gaussian).
+SMOOTHED = "TFI smoothed"
 #: Settings every trained stage depends on (the training data and the batches drawn from it).
 _DATA_KEYS = ("size", "n_train", "dataset", "cifar_root", "data_dir", "seed", "batch")
-_COARSE_KEYS = ("classes", "steps_coarse", "lr_coarse", "warmup_steps", "fidelity_floor", "fidelity_blur")
+_COARSE_KEYS = (
+    "classes",
+    "steps_coarse",
+    "lr_coarse",
+    "warmup_steps",
+    "fidelity_floor",
+    "fidelity_blur",
+    "fidelity_denoise",
+    "fidelity_target",
+    "fidelity_window",
+    "class_enough",
+)
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "supervised": ("steps_supervised", "lr_supervised"),
@@ -243,6 +257,10 @@ class Run(RunInputs):
                 warmup_steps=c.warmup_steps,
                 fidelity_floor=c.fidelity_floor,
                 fidelity_blur=c.fidelity_blur,
+                class_enough=c.class_enough,
+                fidelity_denoise=c.fidelity_denoise,
+                fidelity_target=c.fidelity_target,
+                fidelity_window=c.fidelity_window,
             )
             return lrn, h
 
@@ -314,6 +332,7 @@ class Run(RunInputs):
                 scale=self.prompt_scale,
                 native=self.native_quality,
                 form=c.prompt_loss,
+                class_enough=c.class_enough,
             )
             return lrn, h
 
@@ -348,11 +367,13 @@ class Run(RunInputs):
 
     def test_reconstructions(self, include: tuple[str, ...] | None = None, split: str = "test") -> dict:
         """Every method's images (N, H, W) of the test set (or ``split="val"``, for tuning). Default: the
-        baselines, coarse, fine and, when the training data has ground truth, the supervised bound."""
+        classical methods (TFP, TFI, TFSTP and TFI smoothed by a 1-pixel Gaussian, the simplest denoiser),
+        coarse, fine and, when the training data has ground truth, the supervised bound."""
         t = self.eval_set(split)
         if include is None:
             include = ("coarse", "fine") + (("supervised",) if self.train_set.has_ground_truth else ())
-        return {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp, **{name: self.images(name, t) for name in include}}
+        classical = {"TFP": t.tfp, "TFI": t.tfi, "TFSTP": t.tfstp, SMOOTHED: baselines.smoothed(t.tfi)}
+        return {**classical, **{name: self.images(name, t) for name in include}}
 
 
 def score_images(

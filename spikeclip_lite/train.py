@@ -26,7 +26,8 @@ from . import losses
 from .augment import augment, random_crop
 from .checkpoints import load_or_set_aside, save_checkpoint
 from .clip import Clip, resolve_device
-from .models import LRN
+from .metrics import lowpass
+from .models import LRN, voxel_rate
 from .prompts import PromptPair
 from .spike_data import SpikeSet
 
@@ -42,6 +43,7 @@ __all__ = [
     "train_fine",
     "train_supervised",
     "on_device",
+    "rate_gain",
     "LOG_EVERY",
 ]
 
@@ -272,6 +274,17 @@ def quality_views(images: torch.Tensor, size: int, native: bool, gen: torch.Gene
     return random_crop(x, size, gen) if native else x
 
 
+def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> float:
+    """The one gain that puts a set's smoothed firing rates (:func:`models.voxel_rate`, low-passed by
+    ``denoise`` pixels) on a [0, 1] scale: 1 / their 99.5 % quantile over the first ``n`` scenes.
+
+    One gain for the whole set, not one per image (as the stored TFI images have): a network that sees
+    11×11 pixels cannot know an image's brightest pixel, so a per-image scale is a target it cannot match."""
+    dev = data.spikes.device
+    sample = lowpass(voxel_rate(data.voxel_batch(slice(0, n), dev), half_window), denoise)
+    return float(1.0 / torch.quantile(sample.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6))
+
+
 def train_coarse(
     lrn: LRN,
     clip: Clip,
@@ -283,6 +296,10 @@ def train_coarse(
     defences: Defences | None = None,
     fidelity_floor: float = 0.0,
     fidelity_blur: float = 0.0,
+    class_enough: float = 1.0,
+    fidelity_denoise: float = 0.0,
+    fidelity_target: str = "tfi",
+    fidelity_window: int = 24,
 ) -> dict[str, list[float]]:
     """Stage 1: class loss through CLIP, plus an L1 warm-up to TFI that fades out over
     ``warmup_steps`` (lead: it fixes brightness in the first steps).
@@ -292,21 +309,35 @@ def train_coarse(
     evidence; the LRN cannot copy TFI's noise from 4-frame voxels, so it learns a smoother
     estimate). ``fidelity_blur`` (pixels) compares through a low-pass (:func:`losses.warmup_loss`):
     long runs otherwise learn to reproduce TFI's pixel noise once the class loss is satisfied.
+    ``class_enough``: the probability at which an image's class loss stops pushing
+    (:func:`losses.class_loss`; 1.0 = plain cross-entropy). ``fidelity_target``: what the fidelity term
+    compares with, "tfi" (the paper's lead) or "tfp" (the firing rate over the middle
+    ``2·fidelity_window`` frames, :func:`models.voxel_rate`: linear in the voxels, so the LRN can match it
+    without learning noise it cannot tell from signal). ``fidelity_denoise`` (pixels): the target after a
+    Gaussian low-pass of this std (a classical denoised estimate).
     """
+    if fidelity_target not in ("tfi", "tfp"):
+        raise ValueError(f"fidelity_target is 'tfi' or 'tfp', got {fidelity_target!r}")
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
+    tfi = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)  # (N, 1, H, W)
+    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "tfp" else 1.0
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
         with autocast(dev):
             out = model(vox)
+        if fidelity_target == "tfp":
+            target = (gain * lowpass(voxel_rate(vox, fidelity_window), fidelity_denoise)).clamp(0, 1)
+        else:
+            target = tfi[idx]
         feats = _clip_features(clip, out, defences, loop.gen)
-        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale)
+        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
         w = max(fidelity_floor, warmup_weight * max(0.0, 1 - loop.step / max(warmup_steps, 1)))
-        l_warm = losses.warmup_loss(out.float(), data.tfi[idx].unsqueeze(1), fidelity_blur)
+        l_warm = losses.warmup_loss(out.float(), target, fidelity_blur)
         loss = l_cls + w * l_warm
         loop.update(loss)
         loop.log(loss=loss, class_loss=l_cls, warmup=l_warm)
@@ -372,6 +403,7 @@ def train_fine(
     scale: float = losses.PROMPT_SCALE,
     native: bool = False,
     form: str = "prob",
+    class_enough: float = 1.0,
 ) -> dict[str, list[float]]:
     """Stage 3: class loss + λ·prompt loss (λ = 100 in the paper), with :class:`Defences`.
 
@@ -380,7 +412,8 @@ def train_fine(
     (:func:`augment.random_crop`) instead of the whole output shrunk to the guide's input: a guide that
     sees only shrunk images cannot see, so cannot penalise, pixel-level texture. No effect when the
     output is no larger than the guide's input. ``form``: the prompt loss's form
-    (:func:`losses.prompt_loss`: "prob" = −P(HQ), "log" = −log P(HQ)).
+    (:func:`losses.prompt_loss`: "prob" = −P(HQ), "log" = −log P(HQ)). ``class_enough``: as in
+    :func:`train_coarse`.
 
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
@@ -403,7 +436,7 @@ def train_fine(
         with autocast(dev):
             out = model(vox)
         feats = _clip_features(clip, out, defences, loop.gen)
-        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale)
+        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
         q_feats = _clip_features(clip, out, defences, loop.gen, native=True) if native else feats
         l_prompt = losses.prompt_loss(q_feats, prompts_, scale, form)
         loss = l_cls + lam * l_prompt

@@ -82,3 +82,25 @@ def test_tfi_rejects_bad_values_in_its_window():
 def test_tfi_pixelwise_reference_agrees(rng):
     s = (rng.random((120, 5, 6)) < 0.1).astype(np.uint8)
     np.testing.assert_allclose(reference.tfi_pixelwise(s, 60, 30), baselines.tfi(s, 60, 30), rtol=1e-6)
+
+
+def test_smoothed_is_a_gaussian_low_pass_that_removes_noise(rng):
+    truth = np.tile(np.linspace(0.2, 0.8, 48, dtype=np.float32), (48, 1))  # a smooth ramp
+    noisy = truth + rng.normal(0, 0.1, truth.shape).astype(np.float32)
+    out = baselines.smoothed(noisy)
+    assert isinstance(out, np.ndarray) and out.shape == noisy.shape
+    inner = (slice(4, -4), slice(4, -4))  # away from the reflecting borders
+    assert np.abs(out - truth)[inner].mean() < 0.4 * np.abs(noisy - truth)[inner].mean()
+    assert np.allclose(out[inner].mean(), noisy[inner].mean(), atol=0.01)  # brightness kept
+    batch = torch.from_numpy(np.stack([noisy, truth]))
+    both = baselines.smoothed(batch)
+    assert isinstance(both, torch.Tensor) and both.shape == (2, 48, 48)
+    np.testing.assert_allclose(both[0].numpy(), out, atol=1e-6)  # each image on its own
+    np.testing.assert_array_equal(baselines.smoothed(noisy, sigma=0.0), noisy)
+
+
+def test_smoothed_rejects_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        baselines.smoothed(np.full((8, 8), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        baselines.smoothed(np.zeros((1, 2, 8, 8), dtype=np.float32))

@@ -19,6 +19,24 @@ def test_class_loss_prefers_the_right_class():
     assert good < 0.1 < bad
 
 
+def test_class_loss_stops_pushing_images_the_guide_already_names():
+    txt = unit(10, 8)
+    labels = torch.arange(10)
+    named = txt.clone().requires_grad_(True)  # each image is its own class's text: P(class) ≈ 1
+    wrong = txt.roll(1, 0).clone().requires_grad_(True)
+    floor = -torch.log(torch.tensor(0.9))
+    capped = losses.class_loss(named, txt, labels, 100.0, enough=0.9)
+    assert float(capped) == pytest.approx(float(floor))  # every image is past 0.9: the loss sits at its floor
+    capped.backward()
+    assert named.grad.abs().max() == 0  # … and pushes no further
+    plain = losses.class_loss(wrong, txt, labels, 100.0)
+    assert float(losses.class_loss(wrong, txt, labels, 100.0, enough=0.9)) == pytest.approx(float(plain))
+    losses.class_loss(wrong, txt, labels, 100.0, enough=0.9).backward()
+    assert wrong.grad.abs().max() > 0  # images the guide does not name still get the full gradient
+    with pytest.raises(ValueError, match="probability"):
+        losses.class_loss(txt, txt, labels, 100.0, enough=0.0)
+
+
 def test_prompt_losses():
     hq_dir, lq_dir = unit(1, 8), unit(1, 8)
     prompts_ = torch.cat([lq_dir, hq_dir])  # (LQ, HQ)

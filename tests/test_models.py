@@ -22,6 +22,21 @@ def test_voxelize_errors():
         models.voxelize(np.full((200, 4, 4), 3, np.uint8))
 
 
+def test_voxel_rate_is_tfp_over_the_middle_frames(rng):
+    from spikeclip_lite import baselines
+
+    spikes = (rng.random((3, 200, 6, 7)) < 0.1).astype(np.uint8)
+    vox = torch.from_numpy(models.voxelize(spikes))
+    rate = models.voxel_rate(vox, half_window=24)  # 6 bins each side of frame 100: frames 76–123
+    assert rate.shape == (3, 1, 6, 7)
+    np.testing.assert_allclose(rate[:, 0].numpy(), spikes[:, 76:124].mean(1), atol=1e-6)
+    np.testing.assert_allclose(models.voxel_rate(vox, 100)[:, 0].numpy(), baselines.tfp(spikes), atol=1e-6)
+    with pytest.raises(ValueError, match="longer"):
+        models.voxel_rate(vox, 120)
+    with pytest.raises(ValueError, match="shape"):
+        models.voxel_rate(vox[0], 24)
+
+
 def test_lrn_matches_the_paper():
     net = models.LRN()
     assert models.count_parameters(net) == models.N_PARAMS == 185_889

@@ -34,7 +34,7 @@ TINY = replace(
 def test_run_pipeline_writes_metrics_and_figures(tmp_path):
     result = pipeline.run_pipeline(TINY, tmp_path, progress=False)
     table = result["table"]
-    assert set(table) == {"TFP", "TFI", "TFSTP", "coarse", "fine", "supervised"}
+    assert set(table) == {"TFP", "TFI", "TFSTP", pipeline.SMOOTHED, "coarse", "fine", "supervised"}
     for parts in table.values():
         assert set(parts) == {"static", "moving", "all"}
         for key in ("psnr", "aligned_psnr", "ssim", "judge_accuracy", "judge_quality", "guide_accuracy_circular"):

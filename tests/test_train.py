@@ -1,5 +1,7 @@
 """The training stages on a tiny problem with a random teaching-architecture CLIP (fast)."""
 
+import math
+
 import pytest
 import torch
 
@@ -134,3 +136,35 @@ def test_corrupt_checkpoint_is_named_set_aside_and_rebuilt(tmp_path, tiny_clip, 
 def test_a_stage_with_no_steps_is_not_reported_as_cached(tmp_path, tiny_clip, tiny_set):
     h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path, 0))
     assert "cached" not in h
+
+
+def test_rate_gain_puts_the_smoothed_rates_on_one_scale(tiny_set):
+    from spikeclip_lite import metrics, models
+
+    gain = train.rate_gain(tiny_set, half_window=24, denoise=1.0)
+    rates = metrics.lowpass(models.voxel_rate(tiny_set.voxel_batch(slice(0, 8)), 24), 1.0)
+    scaled = gain * rates
+    assert 0.99 < float(torch.quantile(scaled.flatten(), 0.995)) < 1.01  # the set's 99.5 % quantile → 1
+    per_image = scaled.flatten(1).max(1).values
+    assert float(per_image.max() - per_image.min()) > 0.05  # one gain: images keep their own brightness
+
+
+def test_coarse_stage_fidelity_targets(tmp_path, tiny_clip, tiny_set):
+    """The smoothed-rate target trains; with the class loss capped the stage still logs both terms; a
+    target name that does not exist is refused before any step."""
+    for target in ("tfp", "tfi"):
+        h = train.train_coarse(
+            LRN(),
+            tiny_clip,
+            tiny_set,
+            data.CLASSES,
+            cfg(tmp_path / target, 3),
+            warmup_steps=2,
+            fidelity_target=target,
+            fidelity_denoise=1.0,
+            class_enough=0.9,
+        )
+        assert len(h["warmup"]) == 3 and all(math.isfinite(v) for v in h["warmup"] + h["class_loss"])
+        assert min(h["class_loss"]) >= -math.log(0.9) - 1e-6  # floored at −log 0.9
+    with pytest.raises(ValueError, match="fidelity_target"):
+        train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "x", 1), fidelity_target="gt")

@@ -1,0 +1,29 @@
+"""The diagnostic scripts under benchmarks/ that docs and notebooks quote, run on tiny settings."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_classical_table_prints_the_smoothed_baseline_and_the_floor(tmp_path):
+    out = run_script(
+        "benchmarks/classical_table.py", "--mode", "fast", "--out", str(tmp_path), "--set", "n_test=4", "size=32"
+    )
+    rows = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ") and "---" not in line}
+    assert {"TFP", "TFI", "TFI smoothed", "flat (the floor)"} <= rows
+    assert "4 test scenes at 32²" in out
+
+
+def test_fidelity_fit_compares_the_targets():
+    out = run_script("benchmarks/fidelity_fit.py", "--steps", "25", "--scenes", "8")
+    for name in ("tfi, own scale", "smoothed rate, own scale", "smoothed rate, one gain", "ground truth"):
+        assert name in out
+    assert "lower with one gain" in out
