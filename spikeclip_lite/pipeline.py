@@ -248,20 +248,8 @@ class Run(RunInputs):
             torch.manual_seed(c.seed)
             lrn = LRN()
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse")
-            h = train_coarse(
-                lrn,
-                self.guide,
-                self.train_set,
-                self.classes,
-                stage,
-                warmup_steps=c.warmup_steps,
-                fidelity_floor=c.fidelity_floor,
-                fidelity_blur=c.fidelity_blur,
-                class_enough=c.class_enough,
-                fidelity_denoise=c.fidelity_denoise,
-                fidelity_target=c.fidelity_target,
-                fidelity_window=c.fidelity_window,
-            )
+            terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_enough"))}
+            h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, **terms)
             return lrn, h
 
         return self.stages.get("coarse", train)

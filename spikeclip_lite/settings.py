@@ -73,17 +73,17 @@ class PipelineConfig:
     # −log P(HQ) (non-saturating, same minimum).
     prompt_loss: str = "prob"
     fidelity_blur: float = 0.0  # compare output and target through a Gaussian low-pass of this std (pixels)
-    # The coarse stage's fidelity target: "tfi" (the paper's lead) or "tfp" (the firing rate over the middle
+    # The coarse stage's fidelity target: "tfi" (the paper's lead) or "rate" (the firing rate over the middle
     # 2·fidelity_window frames, on one gain for the whole set), after a Gaussian low-pass of
     # fidelity_denoise pixels. TFI is scaled per image (by its own brightest pixels), a gain an LRN that
     # sees 11×11 pixels cannot know: fitting it alone, the L1 stalls at 0.11–0.14 in 200 steps, the
     # smoothed rate on one gain reaches 0.04–0.055 (docs/full_size.md). With class_enough (below), fast mode's
     # moving coarse outputs went from 20.04 dB / texture 3.3 to 20.56 dB / 2.4 (48 validation scenes).
-    fidelity_target: str = "tfp"
+    fidelity_target: str = "rate"
     fidelity_window: int = 24
     fidelity_denoise: float = 1.0
     # class_enough: the class loss stops pushing an image once the guide gives its class this probability
-    # (1.0 = the plain cross-entropy, the paper's; coarse and fine stages).
+    # (1.0 = the plain cross-entropy, the paper's). It applies to the coarse and the fine stage alike.
     class_enough: float = 0.9
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"  # the guiding CLIP: auto, teaching, ViT-B-32 (a flag: --clip)
@@ -177,7 +177,7 @@ LIMITS: dict[str, tuple] = {
     "fidelity_blur": (0.0, 32.0),
     "class_enough": (1e-3, 1.0),
     "fidelity_denoise": (0.0, 32.0),
-    "fidelity_target": ("tfi", "tfp"),
+    "fidelity_target": ("tfi", "rate"),
     "fidelity_window": (4, 100),
     "prompt_scale": (0.0, 1000.0),
     "workers": (-1, 256),

@@ -276,12 +276,14 @@ def quality_views(images: torch.Tensor, size: int, native: bool, gen: torch.Gene
 
 def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> float:
     """The one gain that puts a set's smoothed firing rates (:func:`models.voxel_rate`, low-passed by
-    ``denoise`` pixels) on a [0, 1] scale: 1 / their 99.5 % quantile over the first ``n`` scenes.
+    ``denoise`` pixels) on a [0, 1] scale: 1 / their 99.5 % quantile over the first ``n`` scenes (at most
+    the first million pixel values: torch's quantile takes at most 16 M).
 
     One gain for the whole set, not one per image (as the stored TFI images have): a network that sees
     11×11 pixels cannot know an image's brightest pixel, so a per-image scale is a target it cannot match."""
     dev = data.spikes.device
-    sample = lowpass(voxel_rate(data.voxel_batch(slice(0, n), dev), half_window), denoise)
+    vox = data.voxel_batch(slice(0, n), dev)
+    sample = lowpass(voxel_rate(vox, half_window, data.n_frames // vox.shape[1]), denoise)
     return float(1.0 / torch.quantile(sample.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6))
 
 
@@ -311,27 +313,28 @@ def train_coarse(
     long runs otherwise learn to reproduce TFI's pixel noise once the class loss is satisfied.
     ``class_enough``: the probability at which an image's class loss stops pushing
     (:func:`losses.class_loss`; 1.0 = plain cross-entropy). ``fidelity_target``: what the fidelity term
-    compares with, "tfi" (the paper's lead) or "tfp" (the firing rate over the middle
+    compares with, "tfi" (the paper's lead) or "rate" (the firing rate over the middle
     ``2·fidelity_window`` frames, :func:`models.voxel_rate`: linear in the voxels, so the LRN can match it
     without learning noise it cannot tell from signal). ``fidelity_denoise`` (pixels): the target after a
     Gaussian low-pass of this std (a classical denoised estimate).
     """
-    if fidelity_target not in ("tfi", "tfp"):
-        raise ValueError(f"fidelity_target is 'tfi' or 'tfp', got {fidelity_target!r}")
+    if fidelity_target not in ("tfi", "rate"):
+        raise ValueError(f"fidelity_target is 'tfi' or 'rate', got {fidelity_target!r}")
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
     tfi = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)  # (N, 1, H, W)
-    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "tfp" else 1.0
+    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else 1.0
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
         with autocast(dev):
             out = model(vox)
-        if fidelity_target == "tfp":
-            target = (gain * lowpass(voxel_rate(vox, fidelity_window), fidelity_denoise)).clamp(0, 1)
+        if fidelity_target == "rate":
+            rate = voxel_rate(vox, fidelity_window, data.n_frames // vox.shape[1])
+            target = (gain * lowpass(rate, fidelity_denoise)).clamp(0, 1)
         else:
             target = tfi[idx]
         feats = _clip_features(clip, out, defences, loop.gen)

@@ -152,7 +152,7 @@ def test_rate_gain_puts_the_smoothed_rates_on_one_scale(tiny_set):
 def test_coarse_stage_fidelity_targets(tmp_path, tiny_clip, tiny_set):
     """The smoothed-rate target trains; with the class loss capped the stage still logs both terms; a
     target name that does not exist is refused before any step."""
-    for target in ("tfp", "tfi"):
+    for target in ("rate", "tfi"):
         h = train.train_coarse(
             LRN(),
             tiny_clip,
