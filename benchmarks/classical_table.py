@@ -29,7 +29,7 @@ def main() -> None:
     run = Run(cfg, f"{args.out}/{args.mode}", progress=True)
     scenes = run.eval_set(args.split)
     flat = scenes.gt.mean(dim=(1, 2), keepdim=True).expand_as(scenes.gt).clone()  # each image's mean
-    recons = {name: imgs for name, imgs in run.test_reconstructions(include=(), split=args.split).items()}
+    recons = run.test_reconstructions(include=(), split=args.split)  # the classical methods only
     recons["flat (the floor)"] = flat
     table = evaluate_methods(recons, scenes, run.judge, None, run.classes)
     print(f"{args.mode} mode, {len(scenes)} {args.split} scenes at {cfg.size}²:")

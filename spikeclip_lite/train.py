@@ -325,8 +325,8 @@ def train_coarse(
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
-    tfi = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)  # (N, 1, H, W)
-    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else 1.0
+    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else None
+    tfi = lowpass(data.tfi.unsqueeze(1), fidelity_denoise) if fidelity_target == "tfi" else None  # (N, 1, H, W)
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
