@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from spikeclip_lite import metrics, models, train
+from spikeclip_lite import models, train
 from spikeclip_lite.spike_data import make_spike_set, normalise_rate
 
 
@@ -54,17 +54,17 @@ def main() -> None:
     data = make_spike_set(args.scenes, "train", 64, progress=False)
     gain = train.rate_gain(data, 24, 1.0)
 
-    def smoothed_rate(vox: torch.Tensor) -> torch.Tensor:
-        return metrics.lowpass(models.voxel_rate(vox, 24), 1.0)
+    def rate(vox: torch.Tensor) -> torch.Tensor:  # the target of fast mode's coarse stage, before its gain
+        return train.smoothed_rate(vox, 24, 1.0)
 
     print(f"mean L1 over each 25 steps (of {args.steps}); one gain = {gain:.2f}")
     results = {
         "tfi, own scale": fit("tfi, own scale", lambda i, v: data.tfi[i].unsqueeze(1), data, args.steps),
         "smoothed rate, own scale": fit(
-            "smoothed rate, own scale", lambda i, v: normalise_rate(smoothed_rate(v)), data, args.steps
+            "smoothed rate, own scale", lambda i, v: normalise_rate(rate(v)), data, args.steps
         ),
         "smoothed rate, one gain": fit(
-            "smoothed rate, one gain", lambda i, v: (gain * smoothed_rate(v)).clamp(0, 1), data, args.steps
+            "smoothed rate, one gain", lambda i, v: (gain * rate(v)).clamp(0, 1), data, args.steps
         ),
         "ground truth": fit("ground truth", lambda i, v: data.gt[i].unsqueeze(1), data, args.steps),
     }

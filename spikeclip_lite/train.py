@@ -44,6 +44,7 @@ __all__ = [
     "train_supervised",
     "on_device",
     "rate_gain",
+    "smoothed_rate",
     "LOG_EVERY",
 ]
 
@@ -274,6 +275,12 @@ def quality_views(images: torch.Tensor, size: int, native: bool, gen: torch.Gene
     return random_crop(x, size, gen) if native else x
 
 
+def smoothed_rate(voxels: torch.Tensor, half_window: int, denoise: float, frames_per_bin: int = 4) -> torch.Tensor:
+    """The coarse stage's "rate" target before its gain: the firing rate of the middle ``2·half_window``
+    frames (:func:`models.voxel_rate`) low-passed by ``denoise`` pixels, (B, bins, H, W) → (B, 1, H, W)."""
+    return lowpass(voxel_rate(voxels, half_window, frames_per_bin), denoise)
+
+
 def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> float:
     """The one gain that puts a set's smoothed firing rates (:func:`models.voxel_rate`, low-passed by
     ``denoise`` pixels) on a [0, 1] scale: 1 / their 99.5 % quantile over the first ``n`` scenes (at most
@@ -283,7 +290,7 @@ def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> 
     11×11 pixels cannot know an image's brightest pixel, so a per-image scale is a target it cannot match."""
     dev = data.spikes.device
     vox = data.voxel_batch(slice(0, n), dev)
-    sample = lowpass(voxel_rate(vox, half_window, data.n_frames // vox.shape[1]), denoise)
+    sample = smoothed_rate(vox, half_window, denoise, data.n_frames // vox.shape[1])
     return float(1.0 / torch.quantile(sample.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6))
 
 
@@ -333,8 +340,8 @@ def train_coarse(
         with autocast(dev):
             out = model(vox)
         if fidelity_target == "rate":
-            rate = voxel_rate(vox, fidelity_window, data.n_frames // vox.shape[1])
-            target = (gain * lowpass(rate, fidelity_denoise)).clamp(0, 1)
+            rate = smoothed_rate(vox, fidelity_window, fidelity_denoise, data.n_frames // vox.shape[1])
+            target = (gain * rate).clamp(0, 1)
         else:
             target = tfi[idx]
         feats = _clip_features(clip, out, defences, loop.gen)

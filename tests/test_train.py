@@ -143,6 +143,7 @@ def test_rate_gain_puts_the_smoothed_rates_on_one_scale(tiny_set):
 
     gain = train.rate_gain(tiny_set, half_window=24, denoise=1.0)
     rates = metrics.lowpass(models.voxel_rate(tiny_set.voxel_batch(slice(0, 8)), 24), 1.0)
+    assert torch.equal(train.smoothed_rate(tiny_set.voxel_batch(slice(0, 8)), 24, 1.0), rates)
     scaled = gain * rates
     assert 0.99 < float(torch.quantile(scaled.flatten(), 0.995)) < 1.01  # the set's 99.5 % quantile → 1
     per_image = scaled.flatten(1).max(1).values
