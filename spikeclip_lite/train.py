@@ -310,8 +310,8 @@ def train_coarse(
     fidelity_target: str = "tfi",
     fidelity_window: int = 24,
 ) -> dict[str, list[float]]:
-    """Stage 1: class loss through CLIP, plus an L1 warm-up to TFI that fades out over
-    ``warmup_steps`` (lead: it fixes brightness in the first steps).
+    """Stage 1: class loss through CLIP, plus an L1 warm-up to a fidelity target (TFI, the paper's lead,
+    or the smoothed firing rate) that fades out over ``warmup_steps`` (lead: it fixes brightness early).
 
     ``fidelity_floor`` keeps that L1 term at this weight after the warm-up instead of zero
     (an option of this course, not the paper's: a standing pull towards the spikes' own
@@ -321,7 +321,7 @@ def train_coarse(
     ``class_enough``: the probability at which an image's class loss stops pushing
     (:func:`losses.class_loss`; 1.0 = plain cross-entropy). ``fidelity_target``: what the fidelity term
     compares with, "tfi" (the paper's lead) or "rate" (the firing rate over the middle
-    ``2·fidelity_window`` frames, :func:`models.voxel_rate`: linear in the voxels, so the LRN can match it
+    ``2·fidelity_window`` frames, :func:`smoothed_rate`: linear in the voxels, so the LRN can represent it
     without learning noise it cannot tell from signal). ``fidelity_denoise`` (pixels): the target after a
     Gaussian low-pass of this std (a classical denoised estimate).
     """
