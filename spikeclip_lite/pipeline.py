@@ -63,6 +63,7 @@ _COARSE_KEYS = (
     "fidelity_target",
     "fidelity_window",
     "class_enough",
+    "class_after",
 )
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
@@ -241,14 +242,15 @@ class Run(RunInputs):
         return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), **same)
 
     def coarse(self) -> LRN:
-        """Stage 1: the LRN trained with class names only (plus the fading TFI term)."""
+        """Stage 1: the LRN trained on the fidelity target, with the class loss from step ``class_after`` (the
+        presets: never; ``class_after=0`` is the paper's shape)."""
         c = self.cfg
 
         def train() -> tuple[LRN, dict]:
             torch.manual_seed(c.seed)
             lrn = LRN()
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse")
-            terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_enough"))}
+            terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
             h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, **terms)
             return lrn, h
 

@@ -1,6 +1,7 @@
 """SpikeCLIP's three training stages, plus the supervised upper bound (docs/facts.md §4).
 
-- :func:`train_coarse`   LRN learns to make CLIP name the right class (+ a TFI warm-up).
+- :func:`train_coarse`   LRN learns a fidelity target from the spikes (+ the class loss through CLIP
+  from step ``class_after``: the paper's stage; the presets leave it out, docs/full_size.md).
 - :func:`train_prompts`  an HQ/LQ prompt pair learns to separate clean images from
   coarse outputs and classical reconstructions.
 - :func:`train_fine`     LRN continues with class loss + λ·prompt loss, with defences
@@ -309,6 +310,7 @@ def train_coarse(
     fidelity_denoise: float = 0.0,
     fidelity_target: str = "tfi",
     fidelity_window: int = 24,
+    class_after: int = 0,
 ) -> dict[str, list[float]]:
     """Stage 1: class loss through CLIP, plus an L1 warm-up to a fidelity target (TFI, the paper's lead,
     or the smoothed firing rate) that fades out over ``warmup_steps`` (lead: it fixes brightness early).
@@ -323,7 +325,8 @@ def train_coarse(
     compares with, "tfi" (the paper's lead) or "rate" (the firing rate over the middle
     ``2·fidelity_window`` frames, :func:`smoothed_rate`: linear in the voxels, so the LRN can represent it
     without learning noise it cannot tell from signal). ``fidelity_denoise`` (pixels): the target after a
-    Gaussian low-pass of this std (a classical denoised estimate).
+    Gaussian low-pass of this std (a classical denoised estimate). ``class_after``: steps of the fidelity
+    term alone before the class loss joins (0 = from the first step, the paper's lead).
     """
     if fidelity_target not in ("tfi", "rate"):
         raise ValueError(f"fidelity_target is 'tfi' or 'rate', got {fidelity_target!r}")
@@ -344,8 +347,11 @@ def train_coarse(
             target = (gain * rate).clamp(0, 1)
         else:
             target = tfi[idx]
-        feats = _clip_features(clip, out, defences, loop.gen)
-        l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
+        if loop.step >= class_after:
+            feats = _clip_features(clip, out, defences, loop.gen)
+            l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
+        else:  # the fidelity term alone: the network first learns what the spikes say
+            l_cls = out.new_zeros(())
         w = max(fidelity_floor, warmup_weight * max(0.0, 1 - loop.step / max(warmup_steps, 1)))
         l_warm = losses.warmup_loss(out.float(), target, fidelity_blur)
         loss = l_cls + w * l_warm

@@ -16,8 +16,17 @@ def test_full_settings_are_larger():
 
 def test_long_preset_is_the_cpu_stand_in_for_full_mode():
     assert LONG.steps_coarse > FAST.steps_coarse and LONG.size == FAST.size
-    assert LONG.fidelity_blur > 0 and LONG.defences.anchor_blur > 0
-    assert FULL.fidelity_blur > 0 and FAST.fidelity_blur == 0
+    assert LONG.defences.anchor_blur > 0 and FULL.defences.anchor_blur > 0 and FAST.defences.anchor_blur == 0
+
+
+def test_every_preset_coarse_stage_learns_from_the_spikes_alone():
+    """The class loss never joins the presets' coarse stage (measured: docs/full_size.md), and its fidelity
+    target is the smoothed rate on one gain; a negative class_after is refused before any work."""
+    for preset in (FAST, FULL, LONG):
+        assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "rate"
+    assert configure("fast", ["class_after=0"]).class_after == 0  # the paper's shape, one setting away
+    with pytest.raises(ValueError, match="class_after=-1 is out of range"):
+        configure("fast", ["class_after=-1"])
 
 
 def test_every_preset_value_that_differs_from_fast_mode_gives_its_reason():

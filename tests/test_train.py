@@ -169,3 +169,17 @@ def test_coarse_stage_fidelity_targets(tmp_path, tiny_clip, tiny_set):
         assert min(h["class_loss"]) >= -math.log(0.9) - 1e-6  # floored at −log 0.9
     with pytest.raises(ValueError, match="fidelity_target"):
         train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "x", 1), fidelity_target="gt")
+
+
+def test_class_after_keeps_the_guide_out_of_the_first_steps(tmp_path, tiny_clip, tiny_set, monkeypatch):
+    """``class_after=k``: the first k coarse steps never call the guide and log a zero class loss; from
+    step k the class loss is back. ``class_after`` ≥ steps: the guide is never called at all."""
+    calls = []
+    encode = tiny_clip.encode_image
+    monkeypatch.setattr(tiny_clip, "encode_image", lambda x: calls.append(len(x)) or encode(x))
+    h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "a", 4), class_after=2)
+    assert h["class_loss"][:2] == [0.0, 0.0] and all(v > 0 for v in h["class_loss"][2:])
+    assert len(calls) == 2  # steps 2 and 3 only
+    calls.clear()
+    h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "b", 3), class_after=3)
+    assert calls == [] and h["class_loss"] == [0.0, 0.0, 0.0] and all(v > 0 for v in h["warmup"])
