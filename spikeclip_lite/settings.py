@@ -131,7 +131,7 @@ FULL = replace(
     class_enough=1.0,  # the fine stage's plain cross-entropy (its fixes above were measured with it)
 )
 
-#: A longer CPU run (20–25 min on 2 cores) that stands in for full mode where no GPU is at hand.
+#: A longer CPU run (25–40 min on 2 cores) that stands in for full mode where no GPU is at hand.
 LONG = replace(
     FAST,
     n_train=800,  # 8× the scenes, at fast mode's image size so that 2 cores manage
