@@ -243,7 +243,7 @@ class Run(RunInputs):
 
     def coarse(self) -> LRN:
         """Stage 1: the LRN trained on the fidelity target, with the class loss from step ``class_after`` (the
-        presets: never; ``class_after=0`` is the paper's shape)."""
+        presets: never; ``class_after=0`` puts the class loss back from the first step)."""
         c = self.cfg
 
         def train() -> tuple[LRN, dict]:

@@ -48,11 +48,12 @@ class PipelineConfig:
     lr_fine: float = 1e-4
     lr_supervised: float = 1e-3  # the same network and optimiser as the coarse stage: the same rate
     lam: float = 100.0
-    # The TFI term of the coarse stage fades linearly over warmup_steps to fidelity_floor. Tuned on the
-    # validation scenes (fast mode, 48 scenes): fading over the whole stage instead of 50 steps raised the
-    # judge's accuracy on moving scenes from 0.29 to 0.62–0.67 and aligned PSNR by ~0.4 dB. Doubling the
-    # stage to 300 steps (fading over all of them) then raised the judge's accuracy on moving coarse outputs
-    # from 0.50 to 0.83 and let the fine stage gain 0.6 dB over coarse (docs/results.md, 24 scenes).
+    # The coarse stage's fidelity weight fades linearly over warmup_steps to fidelity_floor (with the floor at
+    # 1.0, as in every preset now, it stays at 1: the fade matters only with the class loss on). Tuned, with the
+    # class loss on, on the validation scenes (fast mode, 48 scenes): fading over the whole stage instead of 50
+    # steps raised the judge's accuracy on moving scenes from 0.29 to 0.62–0.67 and aligned PSNR by ~0.4 dB.
+    # Doubling the stage to 300 steps (fading over all of them) then raised the judge's accuracy on moving
+    # coarse outputs from 0.50 to 0.83 and let the fine stage gain 0.6 dB over coarse (docs/results.md).
     warmup_steps: int = 300
     data_dir: str | None = None  # a folder of UHSR .npz files (0.npz …): train on real recordings
     classes: str = "course"  # class list of the data: course, ucaltech or ucifar
@@ -115,12 +116,12 @@ FULL = replace(
     n_hq=1000,  # enough unpaired clean images that the HQ prompt does not learn a few of them
     batch=32,  # a GPU needs larger batches to be busy; 8 suits 2 CPU cores
     steps_coarse=2000,  # ~32 epochs of 2000 scenes (fast: ~25 epochs of 96)
-    warmup_steps=2000,  # the TFI term fades over the whole stage, as tuned in fast mode
+    warmup_steps=2000,  # the whole stage, as fast mode (a fade only with the class loss on)
     steps_prompts=500,  # 3× fast: 3000 LQ + 1000 HQ features instead of 384
     steps_fine=400,  # ~6 epochs; early stopping keeps the judge's best step
     steps_supervised=2000,  # as many steps as the coarse stage: the bound trains as long as the method
     # The full-size fixes (128² proxy, validation scenes; docs/full_size.md):
-    class_after=2000,  # = steps_coarse: no class loss in the coarse stage, as in fast mode (128² proxy above)
+    class_after=2000,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
     defences=Defences(anchor_blur=1.5),  # the fine stage's anchor holds a 1.5 px low-pass of the coarse output
     # the guide's 64² input saw 128² outputs shrunk, so their texture was invisible to it, and at logit scale
     # 100 the learned prompts put P(HQ) at 0.000 for every output, so −P(HQ) had no gradient. Fine − coarse:
@@ -140,11 +141,11 @@ LONG = replace(
     n_hq=400,  # half the training-set size, as in full mode
     batch=16,  # 2× fast: fewer, larger steps make better use of the cores
     steps_coarse=1500,  # ~30 epochs of 800 scenes, as full mode's ~32
-    warmup_steps=1500,  # the TFI term fades over the whole stage
+    warmup_steps=1500,  # the whole stage, as fast mode (a fade only with the class loss on)
     steps_prompts=300,  # 2× fast, for 4× the LQ images
     steps_fine=300,  # 5× fast; early stopping keeps the judge's best step
     steps_supervised=1500,  # as long as the coarse stage
-    class_after=1500,  # = steps_coarse: no class loss in the coarse stage, as in fast mode (chosen there)
+    class_after=1500,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
     defences=Defences(anchor_blur=1.5),  # the anchor lets the prompt loss remove noise below 1.5 px (README)
     class_enough=1.0,  # the fine stage's plain cross-entropy, as the long run's earlier tables used
 )

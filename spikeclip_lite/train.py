@@ -312,8 +312,9 @@ def train_coarse(
     fidelity_window: int = 24,
     class_after: int = 0,
 ) -> dict[str, list[float]]:
-    """Stage 1: class loss through CLIP, plus an L1 warm-up to a fidelity target (TFI, the paper's lead,
-    or the smoothed firing rate) that fades out over ``warmup_steps`` (lead: it fixes brightness early).
+    """Stage 1: an L1 to a fidelity target (TFI, the paper's lead, or the smoothed firing rate) plus, from
+    step ``class_after``, the class loss through CLIP; the L1's weight fades from ``warmup_weight`` over
+    ``warmup_steps`` to ``fidelity_floor`` (lead: a warm-up that fixes brightness early).
 
     ``fidelity_floor`` keeps that L1 term at this weight after the warm-up instead of zero
     (an option of this course, not the paper's: a standing pull towards the spikes' own

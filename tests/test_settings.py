@@ -24,7 +24,7 @@ def test_every_preset_coarse_stage_learns_from_the_spikes_alone():
     target is the smoothed rate on one gain; a negative class_after is refused before any work."""
     for preset in (FAST, FULL, LONG):
         assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "rate"
-    assert configure("fast", ["class_after=0"]).class_after == 0  # the paper's shape, one setting away
+    assert configure("fast", ["class_after=0"]).class_after == 0  # the class loss back from the first step
     with pytest.raises(ValueError, match="class_after=-1 is out of range"):
         configure("fast", ["class_after=-1"])
 
