@@ -14,6 +14,7 @@ checkpoint after each epoch, resume from it after an interruption, and a returne
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -23,14 +24,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import losses
+from . import baselines, losses
 from .augment import augment, random_crop
 from .checkpoints import load_or_set_aside, save_checkpoint
 from .clip import Clip, resolve_device
 from .metrics import lowpass
 from .models import LRN, voxel_rate
 from .prompts import PromptPair
-from .spike_data import SpikeSet
+from .spike_data import SpikeSet, unpack_spikes
 
 __all__ = [
     "StageConfig",
@@ -46,6 +47,7 @@ __all__ = [
     "on_device",
     "rate_gain",
     "smoothed_rate",
+    "tfi_one_gain",
     "LOG_EVERY",
 ]
 
@@ -79,6 +81,9 @@ class Defences:
             under the *judge* CLIP (never the guide).
         anchor_blur: compare with the anchor through a Gaussian low-pass of this std (pixels),
             so the anchor holds brightness and structure but lets the prompt loss remove noise.
+        keep_accuracy: early stopping keeps only weights whose judge accuracy on the validation set is at
+            least the starting (coarse) network's, which is itself a candidate: a step that buys judge
+            quality with the class is never chosen, and the fine stage may end where it started.
     """
 
     augment: bool = True
@@ -86,10 +91,11 @@ class Defences:
     anchor: float = 1.0
     early_stop: bool = True
     anchor_blur: float = 0.0
+    keep_accuracy: bool = True
 
     @classmethod
     def off(cls) -> Defences:
-        return cls(augment=False, standardise=False, anchor=0.0, early_stop=False)
+        return cls(augment=False, standardise=False, anchor=0.0, early_stop=False, keep_accuracy=False)
 
 
 def to_clip_image(out: torch.Tensor, standardise: bool) -> torch.Tensor:
@@ -243,6 +249,10 @@ class _Loop:
 
 #: Steps between reading logged values back from the device (each read waits for the GPU).
 LOG_EVERY = 10
+#: The validation measure ``Defences.keep_accuracy`` holds at the starting network's value (:func:`train_fine`).
+GUARD = "judge_accuracy"
+#: What the coarse stage's fidelity term can compare with (:func:`train_coarse`).
+FIDELITY_TARGETS = ("tfi", "rate", "tfi_gain")
 
 
 def on_device(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> tuple[torch.nn.Module, SpikeSet]:
@@ -295,6 +305,23 @@ def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> 
     return float(1.0 / torch.quantile(sample.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6))
 
 
+def tfi_one_gain(data: SpikeSet, denoise: float, chunk: int = 32) -> torch.Tensor:
+    """The coarse stage's "tfi_gain" target for every scene: TFI computed from the bits (1 / the interval
+    between the spikes around the key frame, :func:`baselines.tfi`), low-passed by ``denoise`` pixels, on one
+    gain for the whole set (as :func:`rate_gain`'s). → (N, 1, H, W) in [0, 1], on the set's device.
+
+    The stored ``data.tfi`` is each image over its own 99.5 % quantile: a gain an 11×11-pixel network cannot
+    see. Here every image keeps its brightness relative to the others, as the camera measured it."""
+    imgs = torch.cat(
+        [
+            lowpass(baselines.tfi(unpack_spikes(data.spikes[i : i + chunk])).unsqueeze(1), denoise)
+            for i in range(0, len(data), chunk)
+        ]
+    )
+    gain = 1.0 / torch.quantile(imgs[:64].flatten(), 0.995).clamp_min(1e-6)  # the first 64 scenes' 99.5 %
+    return (gain * imgs).clamp(0, 1)
+
+
 def train_coarse(
     lrn: LRN,
     clip: Clip,
@@ -329,15 +356,19 @@ def train_coarse(
     Gaussian low-pass of this std (a classical denoised estimate). ``class_after``: steps of the fidelity
     term alone before the class loss joins (0 = from the first step, the paper's lead).
     """
-    if fidelity_target not in ("tfi", "rate"):
-        raise ValueError(f"fidelity_target is 'tfi' or 'rate', got {fidelity_target!r}")
+    if fidelity_target not in FIDELITY_TARGETS:
+        raise ValueError(f"fidelity_target is one of {FIDELITY_TARGETS}, got {fidelity_target!r}")
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
     gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else None
-    tfi = lowpass(data.tfi.unsqueeze(1), fidelity_denoise) if fidelity_target == "tfi" else None  # (N, 1, H, W)
+    images = None  # (N, 1, H, W): the targets of the two TFI choices, computed once
+    if fidelity_target == "tfi":
+        images = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)
+    elif fidelity_target == "tfi_gain":
+        images = tfi_one_gain(data, fidelity_denoise)
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
@@ -347,7 +378,7 @@ def train_coarse(
             rate = smoothed_rate(vox, fidelity_window, fidelity_denoise, data.n_frames // vox.shape[1])
             target = (gain * rate).clamp(0, 1)
         else:
-            target = tfi[idx]
+            target = images[idx]
         if loop.step >= class_after:
             feats = _clip_features(clip, out, defences, loop.gen)
             l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
@@ -435,7 +466,10 @@ def train_fine(
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
     early stopping: the best-scoring weights are restored at the end. It may return a dict with the score
-    under "score" and other measures, which are only logged (as ``val_<name>``), never used to choose.
+    under "score" and other measures, which are logged (as ``val_<name>``). With ``defences.keep_accuracy``
+    it must return a dict holding ``GUARD`` ("judge_accuracy"): the starting network is validated too (at the
+    first validation, logged as step 0) and is the first candidate, and a later step is a candidate only if its
+    ``GUARD`` is at least the starting network's.
     """
     dev = _device(cfg)
     defences = defences or Defences()
@@ -447,6 +481,25 @@ def train_fine(
     with torch.no_grad():
         prompts_ = pair(clip)
     best = loop.extra.get("best")
+    guarded = defences.early_stop and defences.keep_accuracy and validate is not None
+
+    def judge(step: int, net: torch.nn.Module = lrn) -> None:  # validate `net`, after `step` steps; keep the best
+        nonlocal best
+        result = validate(net)
+        measures = dict(result) if isinstance(result, dict) else {"score": result}
+        score = float(measures.pop("score"))
+        if guarded and GUARD not in measures:
+            raise ValueError(f"keep_accuracy needs validate() to return a dict with {GUARD!r}; got {list(measures)}")
+        extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
+        loop.log(val_score=score, val_step=step, **extras)
+        if step == 0:
+            loop.extra["guard_floor"] = float(measures[GUARD])
+        eligible = not guarded or float(measures[GUARD]) >= loop.extra["guard_floor"]
+        if defences.early_stop and eligible and (best is None or score > best["score"]):
+            state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            best = loop.extra["best"] = {"score": score, "step": step, "state": state}
+
+    start = copy.deepcopy(lrn) if guarded and loop.step == 0 else None  # judged once the first losses are finite
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
@@ -466,18 +519,10 @@ def train_fine(
         loop.log(loss=loss, class_loss=l_cls, hq_prob=losses.hq_probability(q_feats.detach(), prompts_, scale).mean())
         if validate is not None and (loop.step % validate_every == 0 or loop.step == cfg.steps - 1):
             loop.flush()  # a non-finite loss is named here, before the judge sees a broken network
-            result = validate(lrn)
-            measures = dict(result) if isinstance(result, dict) else {"score": result}
-            score = float(measures.pop("score"))
-            extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
-            loop.log(val_score=score, val_step=loop.step + 1, **extras)
-            if defences.early_stop and (best is None or score > best["score"]):
-                best = {
-                    "score": score,
-                    "step": loop.step + 1,
-                    "state": {k: v.detach().cpu().clone() for k, v in lrn.state_dict().items()},
-                }
-                loop.extra["best"] = best
+            if start is not None:  # the starting network: the accuracy floor, and the weights kept if none beats it
+                judge(0, start)
+                start = None
+            judge(loop.step + 1)
     if defences.early_stop and best is not None:
         lrn.load_state_dict(best["state"])
         loop.history["best_step"] = [float(best["step"])]

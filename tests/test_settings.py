@@ -23,7 +23,7 @@ def test_every_preset_coarse_stage_learns_from_the_spikes_alone():
     """The class loss never joins the presets' coarse stage (measured: docs/full_size.md), and its fidelity
     target is the smoothed rate on one gain; a negative class_after is refused before any work."""
     for preset in (FAST, FULL, LONG):
-        assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "rate"
+        assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "tfi_gain"
     assert configure("fast", ["class_after=0"]).class_after == 0  # the class loss back from the first step
     with pytest.raises(ValueError, match="class_after=-1 is out of range"):
         configure("fast", ["class_after=-1"])

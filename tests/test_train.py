@@ -52,6 +52,7 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
         tiny_set,
         data.CLASSES,
         cfg(tmp_path, 4, lr=1e-4),
+        defences=train.Defences(keep_accuracy=False),
         anchor_images=coarse,
         validate=lambda m: next(scores),
         validate_every=1,
@@ -59,6 +60,36 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
     assert hf["best_step"] == [2.0] and len(hf["hq_prob"]) == 4 and "anchor" in hf
     hs = train.train_supervised(LRN(), tiny_set, cfg(tmp_path, 3))
     assert len(hs["loss"]) == 3
+
+
+def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_clip, tiny_set):
+    """Early stopping with ``keep_accuracy``: the starting network is validated first (step 0) and is a
+    candidate; a later step is one only if the judge's accuracy is at least the start's."""
+    def measures(score: float, acc: float) -> dict[str, float]:
+        return {"score": score, "judge_accuracy": acc}
+
+    def fine(scores, steps=4, **kw):
+        it = iter(scores)
+        return train.train_fine(LRN(), tiny_clip, PromptPair(tiny_clip), tiny_set, data.CLASSES,
+                                cfg(tmp_path / str(len(list(tmp_path.iterdir()))), steps, lr=1e-4),
+                                validate=lambda m: next(it), validate_every=1, **kw)
+
+    # step 1 scores highest but lost accuracy (0.8 < the start's 0.9): step 3 is kept
+    h = fine([measures(1.0, 0.9), measures(1.9, 0.8), measures(1.2, 0.9), measures(1.5, 1.0), measures(1.4, 0.9)])
+    assert h["best_step"] == [3.0] and h["val_step"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # no step keeps the accuracy: the fine stage ends on the starting weights
+    start = LRN()
+    lrn = LRN()
+    lrn.load_state_dict(start.state_dict())
+    it = iter([measures(1.0, 0.9)] + [measures(2.0, 0.5)] * 3)
+    h = train.train_fine(lrn, tiny_clip, PromptPair(tiny_clip), tiny_set, data.CLASSES,
+                         cfg(tmp_path / "none", 3, lr=1e-3), validate=lambda m: next(it), validate_every=1)
+    assert h["best_step"] == [0.0]
+    pairs = zip(start.state_dict().values(), lrn.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    # a plain score cannot be guarded: the error says what validate() must return
+    with pytest.raises(ValueError, match="judge_accuracy"):
+        fine([1.0, 2.0, 3.0, 4.0, 5.0])
 
 
 def test_defences_off_and_standardise():
