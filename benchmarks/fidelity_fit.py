@@ -20,6 +20,7 @@ for a gain it cannot see. Run: ``python benchmarks/fidelity_fit.py [--steps 300]
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 
 import torch
@@ -62,14 +63,17 @@ def targets(data: SpikeSet) -> dict[str, Callable]:
     def rate(vox: torch.Tensor) -> torch.Tensor:  # the smoothed rate, before its gain
         return train.smoothed_rate(vox, 24, 1.0)
 
-    tfi = {s: train.tfi_one_gain(data, s) for s in (1.0, 1.5, 0.0)}
+    @functools.cache
+    def tfi(sigma: float) -> torch.Tensor:  # (N, 1, H, W), computed once, when a target first asks
+        return train.tfi_one_gain(data, sigma)
+
     return {
         "tfi-own": lambda i, v: data.tfi[i].unsqueeze(1),
         "rate-own": lambda i, v: normalise_rate(rate(v)),
         "rate": lambda i, v: (gain * rate(v)).clamp(0, 1),
-        "tfi": lambda i, v: tfi[1.0][i],
-        "tfi-1.5": lambda i, v: tfi[1.5][i],
-        "tfi-0": lambda i, v: tfi[0.0][i],
+        "tfi": lambda i, v: tfi(1.0)[i],
+        "tfi-1.5": lambda i, v: tfi(1.5)[i],
+        "tfi-0": lambda i, v: tfi(0.0)[i],
         "gt": lambda i, v: data.gt[i].unsqueeze(1),
     }
 
@@ -78,6 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=300, help="training steps per target (fast mode's coarse stage: 300)")
     ap.add_argument("--scenes", type=int, default=96, help="training scenes (96: fast mode's, same seeds)")
+    ap.add_argument("--val-scenes", type=int, default=48, help="validation scenes scored (48: fast tuning's)")
     ap.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
     args = ap.parse_args()
     chosen = args.targets.split(",")
@@ -86,10 +91,10 @@ def main() -> None:
     if unknown := [t for t in chosen if t not in TARGETS]:
         ap.error(f"unknown target(s) {unknown}; choose from {', '.join(TARGETS)}")
     data = make_spike_set(args.scenes, "train", 64, progress=False)
-    val = make_spike_set(48, "val", 64, progress=False)
+    val = make_spike_set(args.val_scenes, "val", 64, progress=False)
     make, make_val = targets(data), targets(val)
     vox_val = val.voxel_batch(slice(0, len(val)))
-    print(f"{args.steps} steps; mean L1 over each 25 steps, then aligned PSNR / texture ratio on 48 validation")
+    print(f"{args.steps} steps; mean L1 over each 25 steps, then aligned PSNR / texture ratio on {len(val)} validation")
     print("scenes, moving | static, of the target itself and of the fitted network")
     for name in chosen:
         lrn, l1 = fit(make[name], data, args.steps)

@@ -181,10 +181,26 @@ def test_rate_gain_puts_the_smoothed_rates_on_one_scale(tiny_set):
     assert float(per_image.max() - per_image.min()) > 0.05  # one gain: images keep their own brightness
 
 
+def test_tfi_one_gain_is_tfi_from_the_bits_on_one_scale(tiny_set):
+    from spikeclip_lite import baselines, metrics
+
+    target = train.tfi_one_gain(tiny_set, denoise=1.0, chunk=3)  # chunks that do not divide the set
+    assert target.shape == (len(tiny_set), 1, *tiny_set.gt.shape[-2:])
+    raw = torch.stack([baselines.tfi(tiny_set.stream(i)) for i in range(len(tiny_set))])  # 1 / interval
+    smooth = metrics.lowpass(raw.unsqueeze(1), 1.0)
+    gain = 1.0 / torch.quantile(smooth.flatten(), 0.995)
+    torch.testing.assert_close(target, (gain * smooth).clamp(0, 1))
+    per_image = smooth.flatten(1).median(dim=1).values  # (the clamp at 1 touches only the brightest pixels)
+    assert float(per_image.max() / per_image.min()) > 1.2  # the images differ in brightness …
+    kept = target.flatten(1).median(dim=1).values
+    torch.testing.assert_close(kept / kept.max(), per_image / per_image.max())  # … and keep it
+    assert not torch.allclose(target[:, 0], tiny_set.tfi)  # unlike the stored TFI, scaled image by image
+
+
 def test_coarse_stage_fidelity_targets(tmp_path, tiny_clip, tiny_set):
     """The smoothed-rate target trains; with the class loss capped the stage still logs both terms; a
     target name that does not exist is refused before any step."""
-    for target in ("rate", "tfi"):
+    for target in ("rate", "tfi", "tfi_gain"):
         h = train.train_coarse(
             LRN(),
             tiny_clip,
