@@ -91,8 +91,9 @@ class PipelineConfig:
     class_enough: float = 0.9
     # class_after: steps of the coarse stage's fidelity term alone before the class loss joins (0 = from the
     # first step, the paper's lead; ≥ steps_coarse = never: the coarse stage learns from the spikes alone).
-    # Measured on the validation scenes (docs/full_size.md): the class loss in the coarse stage paints a
-    # texture the guide (and the judge, a CLIP trained on the same scenes) reads as the class. Fast mode, 48
+    # Measured on the validation scenes, with the "rate" target then (docs/full_size.md): the class loss in the
+    # coarse stage paints a texture the guide (and the judge, a CLIP trained on the same scenes) reads as the
+    # class. Fast mode, 48
     # scenes, moving: with it from step 0, coarse 20.56 dB / texture 2.4 / judge accuracy 0.75; from step 150,
     # 21.51 / 3.0 / 0.71; never, 23.30 / 1.1 / 0.79. At 128² (the proxy), never: 22.96 / 3.3 / 0.83 against
     # 20.88 / 5.4 / 1.00 with it (its accuracy bought with texture).

@@ -318,7 +318,8 @@ def tfi_one_gain(data: SpikeSet, denoise: float, chunk: int = 32) -> torch.Tenso
             for i in range(0, len(data), chunk)
         ]
     )
-    gain = 1.0 / torch.quantile(imgs[:64].flatten(), 0.995).clamp_min(1e-6)  # the first 64 scenes' 99.5 %
+    sample = imgs[:64].flatten()[:1_000_000]  # the first 64 scenes (torch's quantile takes at most 16 M values)
+    gain = 1.0 / torch.quantile(sample, 0.995).clamp_min(1e-6)
     return (gain * imgs).clamp(0, 1)
 
 
@@ -339,7 +340,8 @@ def train_coarse(
     fidelity_window: int = 24,
     class_after: int = 0,
 ) -> dict[str, list[float]]:
-    """Stage 1: an L1 to a fidelity target (TFI, the paper's lead, or the smoothed firing rate) plus, from
+    """Stage 1: an L1 to a fidelity target (TFI, the paper's lead, in one of two scales, or the smoothed firing
+    rate) plus, from
     step ``class_after``, the class loss through CLIP; the L1's weight fades from ``warmup_weight`` over
     ``warmup_steps`` to ``fidelity_floor`` (lead: a warm-up that fixes brightness early).
 
@@ -350,9 +352,10 @@ def train_coarse(
     long runs otherwise learn to reproduce TFI's pixel noise once the class loss is satisfied.
     ``class_enough``: the probability at which an image's class loss stops pushing
     (:func:`losses.class_loss`; 1.0 = plain cross-entropy). ``fidelity_target``: what the fidelity term
-    compares with, "tfi" (the paper's lead) or "rate" (the firing rate over the middle
-    ``2·fidelity_window`` frames, :func:`smoothed_rate`: linear in the voxels, so the LRN can represent it
-    without learning noise it cannot tell from signal). ``fidelity_denoise`` (pixels): the target after a
+    compares with, "tfi" (the paper's lead: TFI as stored, each image on its own scale), "tfi_gain" (TFI from
+    the bits on one gain for the whole set, :func:`tfi_one_gain`: the presets' target) or "rate" (the firing
+    rate over the middle ``2·fidelity_window`` frames, :func:`smoothed_rate`: linear in the voxels, but it
+    smears motion over those frames). ``fidelity_denoise`` (pixels): the target after a
     Gaussian low-pass of this std (a classical denoised estimate). ``class_after``: steps of the fidelity
     term alone before the class loss joins (0 = from the first step, the paper's lead).
     """
@@ -364,10 +367,10 @@ def train_coarse(
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     text = clip.class_features(classes).to(dev)
     gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else None
-    images = None  # (N, 1, H, W): the targets of the two TFI choices, computed once
+    images = None  # (N, 1, H, W): the targets of the two TFI choices, computed once (not for a finished stage)
     if fidelity_target == "tfi":
         images = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)
-    elif fidelity_target == "tfi_gain":
+    elif fidelity_target == "tfi_gain" and loop.step < cfg.steps:
         images = tfi_one_gain(data, fidelity_denoise)
     for idx in loop.batches():
         lrn.train()
@@ -488,8 +491,10 @@ def train_fine(
         result = validate(net)
         measures = dict(result) if isinstance(result, dict) else {"score": result}
         score = float(measures.pop("score"))
-        if guarded and GUARD not in measures:
-            raise ValueError(f"keep_accuracy needs validate() to return a dict with {GUARD!r}; got {list(measures)}")
+        if guarded and measures.get(GUARD) is None:
+            raise ValueError(f"keep_accuracy needs validate() to return a dict with a value for {GUARD!r}: {measures}")
+        if guarded and step > 0 and "guard_floor" not in loop.extra:
+            raise ValueError(f"{loop.ckpt} has no keep_accuracy floor: resume with the same defences or delete it")
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
         loop.log(val_score=score, val_step=step, **extras)
         if step == 0:

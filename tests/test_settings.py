@@ -21,7 +21,7 @@ def test_long_preset_is_the_cpu_stand_in_for_full_mode():
 
 def test_every_preset_coarse_stage_learns_from_the_spikes_alone():
     """The class loss never joins the presets' coarse stage (measured: docs/full_size.md), and its fidelity
-    target is the smoothed rate on one gain; a negative class_after is refused before any work."""
+    target is TFI on one gain for the whole set; a negative class_after is refused before any work."""
     for preset in (FAST, FULL, LONG):
         assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "tfi_gain"
     assert configure("fast", ["class_after=0"]).class_after == 0  # the class loss back from the first step
