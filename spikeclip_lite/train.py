@@ -302,7 +302,12 @@ def rate_gain(data: SpikeSet, half_window: int, denoise: float, n: int = 64) -> 
     dev = data.spikes.device
     vox = data.voxel_batch(slice(0, n), dev)
     sample = smoothed_rate(vox, half_window, denoise, data.n_frames // vox.shape[1])
-    return float(1.0 / torch.quantile(sample.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6))
+    return float(_one_gain(sample))
+
+
+def _one_gain(images: torch.Tensor) -> torch.Tensor:
+    """1 / the 99.5 % quantile of images' first million values (torch's quantile takes at most 16 M)."""
+    return 1.0 / torch.quantile(images.flatten()[:1_000_000].float(), 0.995).clamp_min(1e-6)
 
 
 def tfi_one_gain(data: SpikeSet, denoise: float, chunk: int = 32) -> torch.Tensor:
@@ -318,9 +323,7 @@ def tfi_one_gain(data: SpikeSet, denoise: float, chunk: int = 32) -> torch.Tenso
             for i in range(0, len(data), chunk)
         ]
     )
-    sample = imgs[:64].flatten()[:1_000_000]  # the first 64 scenes (torch's quantile takes at most 16 M values)
-    gain = 1.0 / torch.quantile(sample, 0.995).clamp_min(1e-6)
-    return (gain * imgs).clamp(0, 1)
+    return (_one_gain(imgs[:64]) * imgs).clamp(0, 1)  # the gain of the first 64 scenes
 
 
 def train_coarse(
