@@ -368,12 +368,13 @@ def train_coarse(
     defences = defences or Defences(anchor=0.0, early_stop=False)
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("coarse", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
-    text = clip.class_features(classes).to(dev)
-    gain = rate_gain(data, fidelity_window, fidelity_denoise) if fidelity_target == "rate" else None
+    todo = loop.step < cfg.steps  # False: a finished stage loaded from its checkpoint, nothing to prepare
+    text = clip.class_features(classes).to(dev) if todo and class_after < cfg.steps else None  # None: no class loss
+    gain = rate_gain(data, fidelity_window, fidelity_denoise) if todo and fidelity_target == "rate" else None
     images = None  # (N, 1, H, W): the targets of the two TFI choices, computed once (not for a finished stage)
     if fidelity_target == "tfi":
         images = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)
-    elif fidelity_target == "tfi_gain" and loop.step < cfg.steps:
+    elif fidelity_target == "tfi_gain" and todo:
         images = tfi_one_gain(data, fidelity_denoise)
     for idx in loop.batches():
         lrn.train()
