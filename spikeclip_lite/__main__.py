@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "pipeline":
-        from .pipeline import format_table, format_time_split, run_pipeline
+        from .pipeline import format_paired, format_table, format_time_split, run_pipeline
         from .settings import FLAGS, changes, configure
 
         mode = "full" if args.full else "long" if args.long else "fast"
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.eval_split == "val":
             print("Scores on the VALIDATION scenes (for tuning; the test set was not touched):")
         print(format_table(result["table"]))
+        if result["paired"]:
+            print(format_paired(result["paired"]))
         print(format_time_split(result["time_split"], result["gpu_utilisation"]))
         print(
             f"guide CLIP: {result['settings']['guide_clip']}, judge: {result['settings']['judge_clip']}; "

@@ -372,7 +372,7 @@ def train_coarse(
     text = clip.class_features(classes).to(dev) if todo and class_after < cfg.steps else None  # None: no class loss
     gain = rate_gain(data, fidelity_window, fidelity_denoise) if todo and fidelity_target == "rate" else None
     images = None  # (N, 1, H, W): the targets of the two TFI choices, computed once (not for a finished stage)
-    if fidelity_target == "tfi":
+    if fidelity_target == "tfi" and todo:
         images = lowpass(data.tfi.unsqueeze(1), fidelity_denoise)
     elif fidelity_target == "tfi_gain" and todo:
         images = tfi_one_gain(data, fidelity_denoise)

@@ -44,9 +44,37 @@ def test_run_pipeline_writes_metrics_and_figures(tmp_path):
     assert saved["settings"]["guide_clip"].startswith("teaching-guide")
     assert (tmp_path / "gallery.png").exists() and (tmp_path / "training_curves.png").exists()
     assert "| fine | moving |" in pipeline.format_table(table)
+    assert set(saved["paired"]) == {"fine - coarse", "fine - TFI smoothed", "coarse - TFI smoothed"}
+    gap = saved["paired"]["fine - coarse"]["moving"]
+    assert gap["n"] == int(pipeline.Run(TINY, tmp_path, progress=False).test_set.moving.sum()) and gap["se"] >= 0
     # the fine stage's validation curve: the judge's score chooses; PSNR and texture are logged beside it
     fine = saved["histories"]["fine"]
     assert len(fine["val_aligned_psnr"]) == len(fine["val_texture"]) == len(fine["val_score"]) > 0
+
+
+def test_paired_gaps_are_scene_by_scene_differences_with_their_standard_error():
+    from types import SimpleNamespace
+
+    from spikeclip_lite import metrics
+
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand(6, 16, 16, generator=gen)
+    test = SimpleNamespace(gt=gt, moving=torch.tensor([True, False] * 3), has_ground_truth=True)
+    close, far = gt + 0.01 * torch.randn(gt.shape, generator=gen), gt + 0.1 * torch.randn(gt.shape, generator=gen)
+    gaps = pipeline.paired_gaps({"close": close, "far": far}, test, pairs=(("close", "far"), ("far", "absent")))
+    assert set(gaps) == {"close - far"}  # a pair with a method that was not run is left out
+    d = metrics.aligned_psnr(close.numpy(), gt.numpy()) - metrics.aligned_psnr(far.numpy(), gt.numpy())
+    moving = gaps["close - far"]["moving"]
+    assert moving["n"] == 3 and moving["ahead"] == 3
+    assert moving["mean"] == pytest.approx(float(d[::2].mean()), rel=1e-5)
+    assert moving["se"] == pytest.approx(float(d[::2].std(ddof=1) / 3**0.5), rel=1e-4)
+    assert gaps["close - far"]["all"]["n"] == 6
+    swapped = pipeline.paired_gaps({"close": close, "far": far}, test, pairs=(("far", "close"),))
+    assert swapped["far - close"]["static"]["mean"] == pytest.approx(-gaps["close - far"]["static"]["mean"])
+    assert swapped["far - close"]["static"]["ahead"] == 0
+    assert "close - far: static +" in pipeline.format_paired(gaps) and "(ahead on 3/3)" in pipeline.format_paired(gaps)
+    no_truth = SimpleNamespace(gt=gt * float("nan"), moving=test.moving, has_ground_truth=False)
+    assert pipeline.paired_gaps({"close": close, "far": far}, no_truth) == {}
 
 
 def test_stages_are_cached_and_resumed(tmp_path):
@@ -71,7 +99,9 @@ def test_stages_are_cached_and_resumed(tmp_path):
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(settings.PRESETS, "fast", TINY)
     assert main(["pipeline", "--fast", "--clip", "teaching", "--device", "cpu", "--out", str(tmp_path)]) == 0
-    assert "| TFP | static |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| TFP | static |" in printed
+    assert "paired scene by scene" in printed and "fine - coarse: static " in printed
 
 
 def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
