@@ -452,7 +452,8 @@ def paired_gaps(
 
 def format_paired(gaps: dict[str, dict[str, dict[str, float]]]) -> str:
     """One line per pair: the mean difference ± its standard error, moving and static scenes."""
-    lines = ["Aligned PSNR differences, paired scene by scene (mean ± standard error; ~2 SE from 0 or less is noise):"]
+    head = "Aligned PSNR differences, paired scene by scene (mean ± standard error; within about 2 SE of 0: noise):"
+    lines = [head]
     for pair, parts in gaps.items():
         cells = [
             f"{part} {g['mean']:+.2f} ± {g['se']:.2f} dB (ahead on {g['ahead']}/{g['n']})"
