@@ -398,6 +398,11 @@ def score_images(
     return out
 
 
+def _parts(moving: torch.Tensor) -> tuple[tuple[str, torch.Tensor], ...]:
+    """The scenes each score is averaged over: (name, mask (N,)) for static, moving and all scenes."""
+    return (("static", ~moving), ("moving", moving), ("all", torch.ones_like(moving)))
+
+
 def evaluate_methods(
     recons: dict[str, torch.Tensor],
     test: SpikeSet,
@@ -409,8 +414,7 @@ def evaluate_methods(
     table = {}
     for name, imgs in recons.items():
         table[name] = {}
-        parts = (("static", ~test.moving), ("moving", test.moving)) if test.has_ground_truth else ()
-        for part, mask in (*parts, ("all", torch.ones_like(test.moving))):
+        for part, mask in _parts(test.moving) if test.has_ground_truth else _parts(test.moving)[-1:]:
             if mask.any():
                 table[name][part] = score_images(imgs[mask], test.gt[mask], test.labels[mask], judge, guide, classes)
     return table
@@ -436,12 +440,11 @@ def paired_gaps(
         if any(name in pair for pair in pairs)
     }
     gaps: dict[str, dict[str, dict[str, float]]] = {}
-    parts = (("static", ~test.moving), ("moving", test.moving), ("all", torch.ones_like(test.moving)))
     for a, b in pairs:
         if a not in per_scene or b not in per_scene:
             continue
         gaps[f"{a} - {b}"] = {}
-        for part, mask in parts:
+        for part, mask in _parts(test.moving):
             d = (per_scene[a] - per_scene[b])[mask.numpy()]
             if len(d) == 0:
                 continue
