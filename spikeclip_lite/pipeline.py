@@ -76,14 +76,18 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 }
 #: Settings that change how fast a run goes, not what it computes: never part of a checkpoint's key.
 _SPEED_KEYS = ("device", "workers", "compile")
+#: Settings that change only what is scored after training (the test set): never part of a checkpoint's key,
+#: so scoring more test scenes never retrains a stage.
+_SCORING_KEYS = ("n_test",)
 
 
 class StageCache:
     """The trained stages of one configured run, each trained once per process (:meth:`get`), and the
     folders their checkpoints live in (written by the training loop, :class:`train.StageConfig`):
     ``root/<stage>-<hash>/``, the hash covering the settings that stage depends on (:data:`STAGE_KEYS`;
-    the fine stage and its variants: every setting and the guide loaded). Changing a fine-stage knob never
-    retrains the coarse stage; a later run with the same settings resumes from the checkpoint."""
+    the fine stage and its variants: every setting but the speed and test-set ones, and the guide loaded).
+    Changing a fine-stage knob never retrains the coarse stage, nor scoring more test scenes any stage; a later
+    run with the same settings resumes from the checkpoint."""
 
     def __init__(self, root: Path, cfg: PipelineConfig) -> None:
         self.root, self.cfg = root, cfg
@@ -91,7 +95,7 @@ class StageCache:
         self.histories: dict[str, dict] = {}
 
     def folder(self, stage: str, guide: str) -> Path:
-        settings = {k: v for k, v in asdict(self.cfg).items() if k not in _SPEED_KEYS}
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in (*_SPEED_KEYS, *_SCORING_KEYS)}
         if stage in STAGE_KEYS:
             settings = {k: settings[k] for k in (*_DATA_KEYS, *STAGE_KEYS[stage])}
         if stage != "supervised":

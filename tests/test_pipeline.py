@@ -94,6 +94,9 @@ def test_stages_are_cached_and_resumed(tmp_path):
     assert (run.stage_dir("coarse") / "coarse.pt").exists()
     assert finer.stage_dir("prompts") == run.stage_dir("prompts")
     assert pipeline.Run(replace(TINY, n_hq=9), tmp_path).stage_dir("prompts") != run.stage_dir("prompts")
+    # scoring more test scenes retrains nothing; more validation scenes change the fine stage's early stopping
+    more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
+    assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):
