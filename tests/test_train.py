@@ -65,14 +65,23 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
 def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_clip, tiny_set):
     """Early stopping with ``keep_accuracy``: the starting network is validated first (step 0) and is a
     candidate; a later step is one only if the judge's accuracy is at least the start's."""
+
     def measures(score: float, acc: float) -> dict[str, float]:
         return {"score": score, "judge_accuracy": acc}
 
     def fine(scores, steps=4, **kw):
         it = iter(scores)
-        return train.train_fine(LRN(), tiny_clip, PromptPair(tiny_clip), tiny_set, data.CLASSES,
-                                cfg(tmp_path / str(len(list(tmp_path.iterdir()))), steps, lr=1e-4),
-                                validate=lambda m: next(it), validate_every=1, **kw)
+        return train.train_fine(
+            LRN(),
+            tiny_clip,
+            PromptPair(tiny_clip),
+            tiny_set,
+            data.CLASSES,
+            cfg(tmp_path / str(len(list(tmp_path.iterdir()))), steps, lr=1e-4),
+            validate=lambda m: next(it),
+            validate_every=1,
+            **kw,
+        )
 
     # step 1 scores highest but lost accuracy (0.8 < the start's 0.9): step 3 is kept
     h = fine([measures(1.0, 0.9), measures(1.9, 0.8), measures(1.2, 0.9), measures(1.5, 1.0), measures(1.4, 0.9)])
@@ -82,8 +91,16 @@ def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_c
     lrn = LRN()
     lrn.load_state_dict(start.state_dict())
     it = iter([measures(1.0, 0.9)] + [measures(2.0, 0.5)] * 3)
-    h = train.train_fine(lrn, tiny_clip, PromptPair(tiny_clip), tiny_set, data.CLASSES,
-                         cfg(tmp_path / "none", 3, lr=1e-3), validate=lambda m: next(it), validate_every=1)
+    h = train.train_fine(
+        lrn,
+        tiny_clip,
+        PromptPair(tiny_clip),
+        tiny_set,
+        data.CLASSES,
+        cfg(tmp_path / "none", 3, lr=1e-3),
+        validate=lambda m: next(it),
+        validate_every=1,
+    )
     assert h["best_step"] == [0.0]
     pairs = zip(start.state_dict().values(), lrn.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
