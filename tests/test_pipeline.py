@@ -97,6 +97,7 @@ def test_stages_are_cached_and_resumed(tmp_path):
     # scoring more test scenes retrains nothing; more validation scenes change the fine stage's early stopping
     more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
     assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
+    assert pipeline.Run(replace(TINY, n_val=TINY.n_val + 1), tmp_path).stage_dir("fine") != run.stage_dir("fine")
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):
