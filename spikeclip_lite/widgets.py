@@ -325,33 +325,50 @@ class CompareView:
     settings: dict = field(default_factory=dict)
 
 
-def compare_view(before: ArrayLike, after: ArrayLike, scene: int = 0, split: int | None = None) -> CompareView:
-    """Scene ``scene`` of two image stacks (N, H, W): columns ``< split`` from ``before``, the rest from ``after``."""
+def compare_view(
+    before: ArrayLike, after: ArrayLike, scene: int = 0, split: int | None = None, truth: ArrayLike | None = None
+) -> CompareView:
+    """Scene ``scene`` of two image stacks (N, H, W): columns ``< split`` from ``before``, the rest from ``after``.
+    With ``truth`` (N, H, W), each side is first put on the ground truth's brightness by the gain and offset
+    that aligned PSNR fits (:func:`metrics.fit_gain_offset`), then clipped to [0, 1]: the view shows what the
+    score compares, and a brightness step at the split is not a difference the score sees."""
     a, b = viz.as_numpy(before), viz.as_numpy(after)
     if a.shape != b.shape or a.ndim != 3:
         raise ValueError(f"before and after must be image stacks (N, H, W) of one shape, got {a.shape} and {b.shape}")
     if not 0 <= scene < len(a):
         raise ValueError(f"scene must be in [0, {len(a)}), got {scene}")
+    left, right = a[scene], b[scene]
+    if truth is not None:
+        gt = viz.as_numpy(truth)
+        if gt.shape != a.shape:
+            raise ValueError(f"truth must have the images' shape {a.shape}, got {gt.shape}")
+        left, right = (np.clip(metrics.fit_gain_offset(x, gt[scene]), 0.0, 1.0) for x in (left, right))
     W = a.shape[-1]
     split = W // 2 if split is None else int(np.clip(split, 0, W))
-    image = np.concatenate([a[scene, :, :split], b[scene, :, split:]], axis=1)
-    return CompareView(image, scene, split, dict(scene=scene, split=split))
+    image = np.concatenate([left[:, :split], right[:, split:]], axis=1)
+    return CompareView(image, scene, split, dict(scene=scene, split=split, aligned=truth is not None))
 
 
 def compare_explorer(
-    before: ArrayLike, after: ArrayLike, truth: ArrayLike, names: tuple[str, str] = ("before", "after")
+    before: ArrayLike,
+    after: ArrayLike,
+    truth: ArrayLike,
+    names: tuple[str, str] = ("before", "after"),
+    aligned: bool = True,
 ) -> tuple[W.Widget, CompareView]:
-    """A before/after slider: drag the split across one scene (both on one 0–1 scale), pick the scene;
-    the ground truth is drawn beside it."""
+    """A before/after slider: drag the split across one scene, pick the scene; the ground truth is drawn
+    beside it. ``aligned``: each side on the truth's brightness, as aligned PSNR scores it (:func:`compare_view`);
+    otherwise both as they are, on one 0–1 scale."""
     a, gt = viz.as_numpy(before), viz.as_numpy(truth)
     n, H, Wd = a.shape
     scene = W.IntSlider(value=0, min=0, max=n - 1, description="scene", continuous_update=False)
     split = W.IntSlider(value=Wd // 2, min=0, max=Wd, description="split", continuous_update=True)
     out, status = W.Output(), _status_line()
-    state = compare_view(before, after, 0, Wd // 2)
+    ref = truth if aligned else None
+    state = compare_view(before, after, 0, Wd // 2, ref)
 
     def update() -> str:
-        new = compare_view(before, after, scene.value, split.value)
+        new = compare_view(before, after, scene.value, split.value, ref)
         state.__dict__.update(new.__dict__)
         fig, ax = plt.subplots(1, 2, figsize=(7, 3.4))
         ax[0].imshow(state.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")

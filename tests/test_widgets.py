@@ -105,7 +105,7 @@ def test_widget_figure_is_replaced_not_appended():
 def test_compare_explorer_splits_the_scene_between_two_methods():
     rng = np.random.default_rng(0)
     before, after, gt = (rng.random((3, 16, 20)).astype(np.float32) for _ in range(3))
-    w, state = widgets.compare_explorer(before, after, gt, ("TFI", "fine"))
+    w, state = widgets.compare_explorer(before, after, gt, ("TFI", "fine"), aligned=False)
     (scene, split), status = w.children[0].children, w.children[1]
     split.value = 5
     assert np.array_equal(state.image[:, :5], before[0, :, :5]) and np.array_equal(state.image[:, 5:], after[0, :, 5:])
@@ -113,6 +113,24 @@ def test_compare_explorer_splits_the_scene_between_two_methods():
     assert state.scene == 2 and np.array_equal(state.image[:, 5:], after[2, :, 5:]) and status.value == ""
     with pytest.raises(ValueError, match="one shape"):
         widgets.compare_view(before, after[:, :, :10])
+    with pytest.raises(ValueError, match="truth must have"):
+        widgets.compare_view(before, after, truth=gt[:2])
+
+
+def test_compare_explorer_shows_both_sides_on_the_truths_brightness():
+    """Aligned (the default): a method off by a gain and an offset looks like the truth, on both sides of the
+    split, so the view shows no brightness step that aligned PSNR does not score."""
+    gt = np.random.default_rng(2).uniform(0.1, 0.9, (2, 12, 14)).astype(np.float32)
+    before, after = 0.3 * gt + 0.05, 2.0 * gt - 0.1  # each an affine copy of the truth
+    w, state = widgets.compare_explorer(before, after, gt, ("TFI smoothed", "fine"))
+    (scene, split), status = w.children[0].children, w.children[1]
+    split.value = 6
+    np.testing.assert_allclose(state.image, gt[0], atol=1e-5)
+    scene.value = 1
+    np.testing.assert_allclose(state.image, gt[1], atol=1e-5)
+    assert state.settings["aligned"] and status.value == ""
+    raw = widgets.compare_view(before, after, 1, 6)
+    assert abs(raw.image[:, :6].mean() - raw.image[:, 6:].mean()) > 0.2  # unaligned: a visible step at the split
 
 
 def test_choice_explorer_shows_cached_runs_and_names_a_missing_one():
