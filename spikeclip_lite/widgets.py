@@ -359,16 +359,16 @@ def compare_explorer(
     """A before/after slider: drag the split across one scene, pick the scene; the ground truth is drawn
     beside it. ``aligned``: each side on the truth's brightness, as aligned PSNR scores it (:func:`compare_view`);
     otherwise both as they are, on one 0–1 scale."""
-    a, gt = viz.as_numpy(before), viz.as_numpy(truth)
+    a, b, gt = viz.as_numpy(before), viz.as_numpy(after), viz.as_numpy(truth)  # once, not on every drag
     n, H, Wd = a.shape
     scene = W.IntSlider(value=0, min=0, max=n - 1, description="scene", continuous_update=False)
     split = W.IntSlider(value=Wd // 2, min=0, max=Wd, description="split", continuous_update=True)
     out, status = W.Output(), _status_line()
-    ref = truth if aligned else None
-    state = compare_view(before, after, 0, Wd // 2, ref)
+    ref = gt if aligned else None
+    state = compare_view(a, b, 0, Wd // 2, ref)
 
     def update() -> str:
-        new = compare_view(before, after, scene.value, split.value, ref)
+        new = compare_view(a, b, scene.value, split.value, ref)
         state.__dict__.update(new.__dict__)
         fig, ax = plt.subplots(1, 2, figsize=(7, 3.4))
         ax[0].imshow(state.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
