@@ -355,12 +355,16 @@ class Run(RunInputs):
         return reconstruct(lrn, voxels, standardise=self._standardise[tag])
 
     def validation_score(self, tag: str, lrn: LRN) -> dict[str, float]:
-        """Early stopping's criterion on the validation set, ``"score"`` = judge accuracy + judge quality
-        (no ground truth). Aligned PSNR and the texture ratio come along for notebook 06's curves only."""
+        """Early stopping's criterion on the validation set, ``"score"`` = judge accuracy + judge quality,
+        and its guards, the judge's accuracy and the outputs' mean high-frequency share ``"hf_share"``
+        (:class:`Defences`; none of them needs ground truth). Aligned PSNR and the texture ratio come along
+        for notebook 06's curves only."""
         val = self.val_set
-        s = score_images(self.images(tag, val, lrn), val.gt, val.labels, self.judge, classes=self.classes)
+        images = self.images(tag, val, lrn)
+        s = score_images(images, val.gt, val.labels, self.judge, classes=self.classes)
         keep = ("judge_accuracy", "judge_quality", "aligned_psnr", "texture")
-        return {"score": s["judge_accuracy"] + s["judge_quality"], **{k: s[k] for k in keep}}
+        hf = float(metrics.hf_share(images).mean())
+        return {"score": s["judge_accuracy"] + s["judge_quality"], **{k: s[k] for k in keep}, "hf_share": hf}
 
     def test_reconstructions(self, include: tuple[str, ...] | None = None, split: str = "test") -> dict:
         """Every method's images (N, H, W) of the test set (or ``split="val"``, for tuning). Default: the

@@ -84,6 +84,9 @@ class Defences:
         keep_accuracy: early stopping keeps only weights whose judge accuracy on the validation set is at
             least the starting (coarse) network's, which is itself a candidate: a step that buys judge
             quality with the class is never chosen, and the fine stage may end where it started.
+        keep_texture: likewise, a step is kept only if its validation outputs' mean high-frequency share
+            (:func:`metrics.hf_share`, no ground truth) is at most the starting network's: a step that buys
+            the judge's score with added fine texture (the CLIP-fooling kind) is never chosen.
     """
 
     augment: bool = True
@@ -92,10 +95,13 @@ class Defences:
     early_stop: bool = True
     anchor_blur: float = 0.0
     keep_accuracy: bool = True
+    keep_texture: bool = True
 
     @classmethod
     def off(cls) -> Defences:
-        return cls(augment=False, standardise=False, anchor=0.0, early_stop=False, keep_accuracy=False)
+        return cls(
+            augment=False, standardise=False, anchor=0.0, early_stop=False, keep_accuracy=False, keep_texture=False
+        )
 
 
 def to_clip_image(out: torch.Tensor, standardise: bool) -> torch.Tensor:
@@ -251,6 +257,8 @@ class _Loop:
 LOG_EVERY = 10
 #: The validation measure ``Defences.keep_accuracy`` holds at the starting network's value (:func:`train_fine`).
 GUARD = "judge_accuracy"
+#: The validation measure ``Defences.keep_texture`` keeps at or below the starting network's (no ground truth).
+TEXTURE_GUARD = "hf_share"
 #: What the coarse stage's fidelity term can compare with (:func:`train_coarse`).
 FIDELITY_TARGETS = ("tfi", "rate", "tfi_gain")
 
@@ -474,9 +482,10 @@ def train_fine(
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
     early stopping: the best-scoring weights are restored at the end. It may return a dict with the score
     under "score" and other measures, which are logged (as ``val_<name>``). With ``defences.keep_accuracy``
-    it must return a dict holding ``GUARD`` ("judge_accuracy"): the starting network is validated too (at the
-    first validation, logged as step 0) and is the first candidate, and a later step is a candidate only if its
-    ``GUARD`` is at least the starting network's.
+    it must return a dict holding ``GUARD`` ("judge_accuracy"), with ``defences.keep_texture`` one holding
+    ``TEXTURE_GUARD`` ("hf_share"): the starting network is validated too (at the first validation, logged as
+    step 0) and is the first candidate, and a later step is a candidate only if its ``GUARD`` is at least the
+    starting network's and its ``TEXTURE_GUARD`` at most.
     """
     dev = _device(cfg)
     defences = defences or Defences()
@@ -488,22 +497,31 @@ def train_fine(
     with torch.no_grad():
         prompts_ = pair(clip)
     best = loop.extra.get("best")
-    guarded = defences.early_stop and defences.keep_accuracy and validate is not None
+    guards: dict[str, int] = {}  # measure → +1: a candidate keeps at least the start's value; −1: at most
+    if defences.early_stop and validate is not None:
+        if defences.keep_accuracy:
+            guards[GUARD] = 1
+        if defences.keep_texture:
+            guards[TEXTURE_GUARD] = -1
+    guarded = bool(guards)
 
     def judge(step: int, net: torch.nn.Module = lrn) -> None:  # validate `net`, after `step` steps; keep the best
         nonlocal best
         result = validate(net)
         measures = dict(result) if isinstance(result, dict) else {"score": result}
         score = float(measures.pop("score"))
-        if guarded and measures.get(GUARD) is None:
-            raise ValueError(f"keep_accuracy needs validate() to return a dict with a value for {GUARD!r}: {measures}")
-        if guarded and step > 0 and "guard_floor" not in loop.extra:
-            raise ValueError(f"{loop.ckpt} has no keep_accuracy floor: resume with the same defences or delete it")
+        for k in guards:
+            if measures.get(k) is None:
+                what = "keep_accuracy" if k == GUARD else "keep_texture"
+                raise ValueError(f"{what} needs validate() to return a dict with a value for {k!r}: {measures}")
+        if guarded and step > 0 and "guard_start" not in loop.extra:
+            raise ValueError(f"{loop.ckpt} lacks the start's guard values: resume with the same defences or delete it")
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
         loop.log(val_score=score, val_step=step, **extras)
         if step == 0:
-            loop.extra["guard_floor"] = float(measures[GUARD])
-        eligible = not guarded or float(measures[GUARD]) >= loop.extra["guard_floor"]
+            loop.extra["guard_start"] = {k: float(measures[k]) for k in guards}
+        start_values = loop.extra.get("guard_start", {})
+        eligible = all(sign * (float(measures[k]) - start_values[k]) >= 0 for k, sign in guards.items())
         if defences.early_stop and eligible and (best is None or score > best["score"]):
             state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             best = loop.extra["best"] = {"score": score, "step": step, "state": state}

@@ -50,6 +50,12 @@ def test_run_pipeline_writes_metrics_and_figures(tmp_path):
     # the fine stage's validation curve: the judge's score chooses; PSNR and texture are logged beside it
     fine = saved["histories"]["fine"]
     assert len(fine["val_aligned_psnr"]) == len(fine["val_texture"]) == len(fine["val_score"]) > 0
+    # and its guards (no ground truth): the step kept has at least the start's (step 0) judge accuracy and at
+    # most its high-frequency share
+    assert len(fine["val_hf_share"]) == len(fine["val_score"]) and fine["val_step"][0] == 0
+    kept = fine["val_step"].index(fine["best_step"][0])
+    assert fine["val_hf_share"][kept] <= fine["val_hf_share"][0]
+    assert fine["val_judge_accuracy"][kept] >= fine["val_judge_accuracy"][0]
 
 
 def test_paired_gaps_are_scene_by_scene_differences_with_their_standard_error():

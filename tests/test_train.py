@@ -52,7 +52,7 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
         tiny_set,
         data.CLASSES,
         cfg(tmp_path, 4, lr=1e-4),
-        defences=train.Defences(keep_accuracy=False),
+        defences=train.Defences(keep_accuracy=False, keep_texture=False),
         anchor_images=coarse,
         validate=lambda m: next(scores),
         validate_every=1,
@@ -67,7 +67,7 @@ def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_c
     candidate; a later step is one only if the judge's accuracy is at least the start's."""
 
     def measures(score: float, acc: float) -> dict[str, float]:
-        return {"score": score, "judge_accuracy": acc}
+        return {"score": score, "judge_accuracy": acc, "hf_share": 0.1}
 
     def fine(scores, steps=4, **kw):
         it = iter(scores)
@@ -109,9 +109,51 @@ def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_c
         fine([1.0, 2.0, 3.0, 4.0, 5.0])
 
 
+def test_keep_texture_never_chooses_a_step_that_added_texture(tmp_path, tiny_clip, tiny_set):
+    """Early stopping with ``keep_texture``: a later step is a candidate only if its outputs' mean
+    high-frequency share (no ground truth) is at most the starting network's; either guard can be off."""
+
+    def fine(hf_shares, **defences):
+        scores = iter(
+            {"score": 1.0 + i, "judge_accuracy": 0.9, "hf_share": hf} for i, hf in enumerate(hf_shares)
+        )  # each step scores higher than the last
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        return train.train_fine(
+            LRN(),
+            tiny_clip,
+            PromptPair(tiny_clip),
+            tiny_set,
+            data.CLASSES,
+            cfg(folder, 4, lr=1e-4),
+            defences=train.Defences(**defences),
+            validate=lambda m: next(scores),
+            validate_every=1,
+        )
+
+    # steps 3 and 4 score highest but sharpen beyond the start's 0.20: step 2 (0.20, equal) is kept
+    h = fine([0.20, 0.19, 0.20, 0.25, 0.30])
+    assert h["best_step"] == [2.0] and h["val_hf_share"] == [0.20, 0.19, 0.20, 0.25, 0.30]
+    # every step sharpens: the fine stage ends on the starting weights
+    assert fine([0.20, 0.21, 0.22, 0.23, 0.24])["best_step"] == [0.0]
+    # keep_texture off: the best score wins, texture or not
+    assert fine([0.20, 0.21, 0.22, 0.23, 0.24], keep_texture=False)["best_step"] == [4.0]
+    # keep_texture needs the measure: the error names it
+    with pytest.raises(ValueError, match="hf_share"):
+        train.train_fine(
+            LRN(),
+            tiny_clip,
+            PromptPair(tiny_clip),
+            tiny_set,
+            data.CLASSES,
+            cfg(tmp_path / "no_hf", 2, lr=1e-4),
+            validate=lambda m: {"score": 1.0, "judge_accuracy": 0.9},
+            validate_every=1,
+        )
+
+
 def test_defences_off_and_standardise():
     off = train.Defences.off()
-    assert not (off.augment or off.standardise or off.anchor or off.early_stop)
+    assert not (off.augment or off.standardise or off.anchor or off.early_stop or off.keep_accuracy or off.keep_texture)
     x = torch.rand(3, 1, 8, 8) * 5 - 1
     y = train.to_clip_image(x, standardise=True)
     assert y.min() >= 0 and y.max() <= 1
