@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "pipeline":
-        from .pipeline import format_paired, format_table, format_time_split, run_pipeline
+        from .pipeline import format_fine_choice, format_paired, format_table, format_time_split, run_pipeline
         from .settings import FLAGS, changes, configure
 
         mode = "full" if args.full else "long" if args.long else "fast"
@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(result["table"]))
         if result["paired"]:
             print(format_paired(result["paired"]))
+        choice = format_fine_choice(result["histories"].get("fine", {}))
+        if choice:
+            print(choice)
         print(format_time_split(result["time_split"], result["gpu_utilisation"]))
         print(
             f"guide CLIP: {result['settings']['guide_clip']}, judge: {result['settings']['judge_clip']}; "

@@ -42,6 +42,7 @@ __all__ = [
     "score_images",
     "paired_gaps",
     "format_paired",
+    "format_fine_choice",
     "PAIRS",
     "format_table",
     "time_split",
@@ -473,6 +474,30 @@ def format_paired(gaps: dict[str, dict[str, dict[str, float]]]) -> str:
         ]
         lines.append(f"  {pair}: " + ", ".join(cells))
     return "\n".join(lines)
+
+
+def format_fine_choice(history: dict) -> str | None:
+    """One line: which fine step early stopping kept, and its validation measures against the starting
+    (coarse) network's, step 0. None when the stage ran without validation."""
+    steps, kept = history.get("val_step"), history.get("best_step")
+    if not steps or not kept or kept[0] not in steps:
+        return None
+    i = steps.index(kept[0])
+    names = {  # logged measure → (label, format)
+        "val_judge_accuracy": ("judge accuracy", ".2f"),
+        "val_judge_quality": ("judge quality", ".2f"),
+        "val_hf_share": ("high-frequency share", ".4f"),
+    }
+    shown = [(*names[k], history[k]) for k in names if len(history.get(k, ())) == len(steps)]
+    if i == 0:
+        values = ", ".join(f"{label} {v[0]:{fmt}}" for label, fmt, v in shown)
+        return (
+            f"fine stage: early stopping kept the coarse network (step 0; validation: {values}): no later step "
+            "scored higher on the judge and passed its guards (Defences.keep_accuracy, keep_texture)"
+        )
+    values = ", ".join(f"{label} {v[0]:{fmt}} → {v[i]:{fmt}}" for label, fmt, v in shown)
+    where = f"step {int(kept[0])} of {int(steps[-1])}"
+    return f"fine stage: early stopping kept {where} (validation, step 0 → it: {values})"
 
 
 class PhaseClock:

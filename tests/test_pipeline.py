@@ -112,6 +112,7 @@ def test_cli_pipeline(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert "| TFP | static |" in printed
     assert "paired scene by scene" in printed and "fine - coarse: static " in printed
+    assert "fine stage: early stopping kept " in printed
 
 
 def test_pipeline_on_real_style_recordings(tmp_path, rng, monkeypatch, capsys):
@@ -341,3 +342,20 @@ def test_gpu_utilisation_is_measured_per_phase_and_printed_under_the_time_split(
     line = pipeline.format_time_split(split, clock.gpu)
     assert line.endswith("GPU utilisation (nvidia-smi, mean): data 20 % · training 70 %")
     assert "GPU" not in pipeline.format_time_split(split, None)  # on a CPU: no such line
+
+
+def test_format_fine_choice_names_the_step_kept_and_its_measures():
+    h = {
+        "val_step": [0.0, 1.0, 11.0, 20.0],
+        "best_step": [11.0],
+        "val_judge_accuracy": [0.9, 0.9, 0.95, 0.8],
+        "val_judge_quality": [0.1, 0.12, 0.2, 0.3],
+        "val_hf_share": [0.02, 0.021, 0.019, 0.03],
+    }
+    line = pipeline.format_fine_choice(h)
+    assert "kept step 11 of 20" in line and "judge quality 0.10 → 0.20" in line
+    assert "high-frequency share 0.0200 → 0.0190" in line
+    assert "coarse network" in pipeline.format_fine_choice({**h, "best_step": [0.0]})
+    # no validation, or a history without the measure: no line, or the measure left out
+    assert pipeline.format_fine_choice({"loss": [1.0]}) is None
+    assert "high-frequency" not in pipeline.format_fine_choice({k: v for k, v in h.items() if k != "val_hf_share"})
