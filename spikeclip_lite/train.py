@@ -504,6 +504,12 @@ def train_fine(
         if defences.keep_texture:
             guards[TEXTURE_GUARD] = -1
     guarded = bool(guards)
+    unmet = sorted(set(guards) - set(loop.extra.get("guard_start", {})))
+    if loop.step > 0 and unmet:  # a checkpoint made without these guards (other defences, or no validate())
+        raise ValueError(
+            f"{loop.ckpt} was saved without the start's {unmet}: resume with the same defences and validate(), "
+            "or delete it"
+        )
 
     def judge(step: int, net: torch.nn.Module = lrn) -> None:  # validate `net`, after `step` steps; keep the best
         nonlocal best
@@ -514,8 +520,6 @@ def train_fine(
             if measures.get(k) is None:
                 what = "keep_accuracy" if k == GUARD else "keep_texture"
                 raise ValueError(f"{what} needs validate() to return a dict with a value for {k!r}: {measures}")
-        if guarded and step > 0 and "guard_start" not in loop.extra:
-            raise ValueError(f"{loop.ckpt} lacks the start's guard values: resume with the same defences or delete it")
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
         loop.log(val_score=score, val_step=step, **extras)
         if step == 0:

@@ -151,6 +151,44 @@ def test_keep_texture_never_chooses_a_step_that_added_texture(tmp_path, tiny_cli
         )
 
 
+def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, tiny_set):
+    """Each guard binds on its own, the starting weights come back when no step passes, and a checkpoint made
+    without a guard cannot be resumed with it (its start was never measured)."""
+
+    def run(measures, folder, steps=3, **defences):
+        it = iter(measures)
+        lrn = LRN()
+        start = {k: v.clone() for k, v in lrn.state_dict().items()}
+        h = train.train_fine(
+            lrn,
+            tiny_clip,
+            PromptPair(tiny_clip),
+            tiny_set,
+            data.CLASSES,
+            cfg(tmp_path / folder, steps, lr=1e-3),
+            defences=train.Defences(**defences),
+            validate=lambda m: next(it),
+            validate_every=1,
+        )
+        return h, lrn, start
+
+    def m(score: float, acc: float, hf: float) -> dict[str, float]:
+        return {"score": score, "judge_accuracy": acc, "hf_share": hf}
+
+    # step 1 scores best but lost accuracy, step 2 next best but added texture, step 3 passes both guards
+    steps = [m(1.0, 0.9, 0.2), m(4.0, 0.8, 0.1), m(3.0, 0.9, 0.3), m(2.0, 0.9, 0.2)]
+    assert run(steps, "both")[0]["best_step"] == [3.0]
+    assert run(steps, "texture_only", keep_accuracy=False)[0]["best_step"] == [1.0]
+    assert run(steps, "accuracy_only", keep_texture=False)[0]["best_step"] == [2.0]
+    # no step passes the texture guard: the fine stage ends on its starting weights
+    h, lrn, start = run([m(1.0, 0.9, 0.2)] + [m(2.0, 0.9, 0.5)] * 3, "none", keep_accuracy=False)
+    assert h["best_step"] == [0.0] and all(torch.equal(start[k], v) for k, v in lrn.state_dict().items())
+    # a stage checkpointed without keep_texture, resumed with it: a clear error, not a guess
+    run([m(1.0, 0.9, 0.2)] * 3, "resumed", steps=2, keep_texture=False)
+    with pytest.raises(ValueError, match="hf_share"):
+        run([m(1.0, 0.9, 0.2)] * 5, "resumed", steps=4)
+
+
 def test_defences_off_and_standardise():
     off = train.Defences.off()
     assert not (off.augment or off.standardise or off.anchor or off.early_stop or off.keep_accuracy or off.keep_texture)
