@@ -62,93 +62,62 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
     assert len(hs["loss"]) == 3
 
 
+def fine_judged(folder, clip, spikes, measures, steps=4, lrn=None, lr=1e-4, **defences):
+    """``train_fine`` whose ``validate()`` returns ``measures[i]`` at its i-th call (step 0 = the start)."""
+    it = iter(measures)
+    return train.train_fine(
+        LRN() if lrn is None else lrn,
+        clip,
+        PromptPair(clip),
+        spikes,
+        data.CLASSES,
+        cfg(folder, steps, lr=lr),
+        defences=train.Defences(**defences),
+        validate=lambda m: next(it),
+        validate_every=1,
+    )
+
+
 def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_clip, tiny_set):
     """Early stopping with ``keep_accuracy``: the starting network is validated first (step 0) and is a
     candidate; a later step is one only if the judge's accuracy is at least the start's."""
 
-    def measures(score: float, acc: float) -> dict[str, float]:
+    def m(score: float, acc: float) -> dict[str, float]:
         return {"score": score, "judge_accuracy": acc, "hf_share": 0.1}
 
-    def fine(scores, steps=4, **kw):
-        it = iter(scores)
-        return train.train_fine(
-            LRN(),
-            tiny_clip,
-            PromptPair(tiny_clip),
-            tiny_set,
-            data.CLASSES,
-            cfg(tmp_path / str(len(list(tmp_path.iterdir()))), steps, lr=1e-4),
-            validate=lambda m: next(it),
-            validate_every=1,
-            **kw,
-        )
-
     # step 1 scores highest but lost accuracy (0.8 < the start's 0.9): step 3 is kept
-    h = fine([measures(1.0, 0.9), measures(1.9, 0.8), measures(1.2, 0.9), measures(1.5, 1.0), measures(1.4, 0.9)])
+    h = fine_judged(
+        tmp_path / "a", tiny_clip, tiny_set, [m(1.0, 0.9), m(1.9, 0.8), m(1.2, 0.9), m(1.5, 1.0), m(1.4, 0.9)]
+    )
     assert h["best_step"] == [3.0] and h["val_step"] == [0.0, 1.0, 2.0, 3.0, 4.0]
     # no step keeps the accuracy: the fine stage ends on the starting weights
-    start = LRN()
     lrn = LRN()
-    lrn.load_state_dict(start.state_dict())
-    it = iter([measures(1.0, 0.9)] + [measures(2.0, 0.5)] * 3)
-    h = train.train_fine(
-        lrn,
-        tiny_clip,
-        PromptPair(tiny_clip),
-        tiny_set,
-        data.CLASSES,
-        cfg(tmp_path / "none", 3, lr=1e-3),
-        validate=lambda m: next(it),
-        validate_every=1,
-    )
-    assert h["best_step"] == [0.0]
-    pairs = zip(start.state_dict().values(), lrn.state_dict().values(), strict=True)
-    assert all(torch.equal(a, b) for a, b in pairs)
+    start = {k: v.clone() for k, v in lrn.state_dict().items()}
+    h = fine_judged(tmp_path / "none", tiny_clip, tiny_set, [m(1.0, 0.9)] + [m(2.0, 0.5)] * 3, 3, lrn, lr=1e-3)
+    assert h["best_step"] == [0.0] and all(torch.equal(start[k], v) for k, v in lrn.state_dict().items())
     # a plain score cannot be guarded: the error says what validate() must return
     with pytest.raises(ValueError, match="judge_accuracy"):
-        fine([1.0, 2.0, 3.0, 4.0, 5.0])
+        fine_judged(tmp_path / "plain", tiny_clip, tiny_set, [1.0, 2.0, 3.0, 4.0, 5.0])
 
 
 def test_keep_texture_never_chooses_a_step_that_added_texture(tmp_path, tiny_clip, tiny_set):
     """Early stopping with ``keep_texture``: a later step is a candidate only if its outputs' mean
     high-frequency share (no ground truth) is at most the starting network's; either guard can be off."""
 
-    def fine(hf_shares, **defences):
-        scores = iter(
-            {"score": 1.0 + i, "judge_accuracy": 0.9, "hf_share": hf} for i, hf in enumerate(hf_shares)
-        )  # each step scores higher than the last
-        folder = tmp_path / str(len(list(tmp_path.iterdir())))
-        return train.train_fine(
-            LRN(),
-            tiny_clip,
-            PromptPair(tiny_clip),
-            tiny_set,
-            data.CLASSES,
-            cfg(folder, 4, lr=1e-4),
-            defences=train.Defences(**defences),
-            validate=lambda m: next(scores),
-            validate_every=1,
-        )
+    def fine(folder, hf_shares, **defences):  # each step scores higher on the judge than the last
+        steps = [{"score": 1.0 + i, "judge_accuracy": 0.9, "hf_share": hf} for i, hf in enumerate(hf_shares)]
+        return fine_judged(tmp_path / folder, tiny_clip, tiny_set, steps, **defences)
 
     # steps 3 and 4 score highest but sharpen beyond the start's 0.20: step 2 (0.20, equal) is kept
-    h = fine([0.20, 0.19, 0.20, 0.25, 0.30])
+    h = fine("a", [0.20, 0.19, 0.20, 0.25, 0.30])
     assert h["best_step"] == [2.0] and h["val_hf_share"] == [0.20, 0.19, 0.20, 0.25, 0.30]
     # every step sharpens: the fine stage ends on the starting weights
-    assert fine([0.20, 0.21, 0.22, 0.23, 0.24])["best_step"] == [0.0]
+    assert fine("b", [0.20, 0.21, 0.22, 0.23, 0.24])["best_step"] == [0.0]
     # keep_texture off: the best score wins, texture or not
-    assert fine([0.20, 0.21, 0.22, 0.23, 0.24], keep_texture=False)["best_step"] == [4.0]
+    assert fine("c", [0.20, 0.21, 0.22, 0.23, 0.24], keep_texture=False)["best_step"] == [4.0]
     # keep_texture needs the measure: the error names it
     with pytest.raises(ValueError, match="hf_share"):
-        train.train_fine(
-            LRN(),
-            tiny_clip,
-            PromptPair(tiny_clip),
-            tiny_set,
-            data.CLASSES,
-            cfg(tmp_path / "no_hf", 2, lr=1e-4),
-            validate=lambda m: {"score": 1.0, "judge_accuracy": 0.9},
-            validate_every=1,
-        )
+        fine_judged(tmp_path / "no_hf", tiny_clip, tiny_set, [{"score": 1.0, "judge_accuracy": 0.9}] * 3, 2)
 
 
 def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, tiny_set):
@@ -156,20 +125,9 @@ def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, 
     without a guard cannot be resumed with it (its start was never measured)."""
 
     def run(measures, folder, steps=3, **defences):
-        it = iter(measures)
         lrn = LRN()
         start = {k: v.clone() for k, v in lrn.state_dict().items()}
-        h = train.train_fine(
-            lrn,
-            tiny_clip,
-            PromptPair(tiny_clip),
-            tiny_set,
-            data.CLASSES,
-            cfg(tmp_path / folder, steps, lr=1e-3),
-            defences=train.Defences(**defences),
-            validate=lambda m: next(it),
-            validate_every=1,
-        )
+        h = fine_judged(tmp_path / folder, tiny_clip, tiny_set, measures, steps, lrn, lr=1e-3, **defences)
         return h, lrn, start
 
     def m(score: float, acc: float, hf: float) -> dict[str, float]:
