@@ -497,12 +497,13 @@ def train_fine(
     with torch.no_grad():
         prompts_ = pair(clip)
     best = loop.extra.get("best")
-    guards: dict[str, int] = {}  # measure → +1: a candidate keeps at least the start's value; −1: at most
+    # measure → (+1: a candidate keeps at least the start's value, −1: at most; the defence that asks for it)
+    guards: dict[str, tuple[int, str]] = {}
     if defences.early_stop and validate is not None:
         if defences.keep_accuracy:
-            guards[GUARD] = 1
+            guards[GUARD] = (1, "keep_accuracy")
         if defences.keep_texture:
-            guards[TEXTURE_GUARD] = -1
+            guards[TEXTURE_GUARD] = (-1, "keep_texture")
     guarded = bool(guards)
     unmet = sorted(set(guards) - set(loop.extra.get("guard_start", {})))
     if loop.step > 0 and unmet:  # a checkpoint made without these guards (other defences, or no validate())
@@ -516,16 +517,15 @@ def train_fine(
         result = validate(net)
         measures = dict(result) if isinstance(result, dict) else {"score": result}
         score = float(measures.pop("score"))
-        for k in guards:
+        for k, (_, defence) in guards.items():
             if measures.get(k) is None:
-                what = "keep_accuracy" if k == GUARD else "keep_texture"
-                raise ValueError(f"{what} needs validate() to return a dict with a value for {k!r}: {measures}")
+                raise ValueError(f"{defence} needs validate() to return a dict with a value for {k!r}: {measures}")
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None}  # None: e.g. no ground truth
         loop.log(val_score=score, val_step=step, **extras)
         if step == 0:
             loop.extra["guard_start"] = {k: float(measures[k]) for k in guards}
         start_values = loop.extra.get("guard_start", {})
-        eligible = all(sign * (float(measures[k]) - start_values[k]) >= 0 for k, sign in guards.items())
+        eligible = all(sign * (float(measures[k]) - start_values[k]) >= 0 for k, (sign, _) in guards.items())
         if defences.early_stop and eligible and (best is None or score > best["score"]):
             state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             best = loop.extra["best"] = {"score": score, "step": step, "state": state}
