@@ -60,6 +60,7 @@ _COARSE_KEYS = (
     "classes",
     "steps_coarse",
     "lr_coarse",
+    "lr_decay",
     "warmup_steps",
     "fidelity_floor",
     "fidelity_blur",
@@ -71,7 +72,7 @@ _COARSE_KEYS = (
 )
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "supervised": ("steps_supervised", "lr_supervised"),
+    "supervised": ("steps_supervised", "lr_supervised", "lr_decay"),
     "coarse": _COARSE_KEYS,
     "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
@@ -243,11 +244,14 @@ class Run(RunInputs):
         return self.stages.folder(stage, "" if stage == "supervised" else self.guide.name)
 
     # -- the stages, in order ---------------------------------------------------------------------
-    def stage(self, steps: int, lr: float, name: str = "fine", folder: Path | None = None) -> StageConfig:
-        """The loop settings of stage ``name``, checkpointed in ``folder`` (default :meth:`stage_dir`)."""
+    def stage(
+        self, steps: int, lr: float, name: str = "fine", folder: Path | None = None, decay: float = 0.0
+    ) -> StageConfig:
+        """The loop settings of stage ``name``, checkpointed in ``folder`` (default :meth:`stage_dir`), its rate
+        falling to 0 over the last ``decay`` of its steps."""
         c = self.cfg
         same = dict(seed=c.seed, device=str(self.device), progress=self.progress, compile=c.compile)  # every stage
-        return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), **same)
+        return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), decay=decay, **same)
 
     def coarse(self) -> LRN:
         """Stage 1: the LRN trained on the fidelity target, with the class loss from step ``class_after`` (the
@@ -257,7 +261,7 @@ class Run(RunInputs):
         def train() -> tuple[LRN, dict]:
             torch.manual_seed(c.seed)
             lrn = LRN()
-            stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse")
+            stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse", decay=c.lr_decay)
             terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
             h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, **terms)
             return lrn, h
@@ -342,7 +346,7 @@ class Run(RunInputs):
         def train() -> tuple[LRN, dict]:
             torch.manual_seed(self.cfg.seed)
             lrn = LRN()
-            stage = self.stage(self.cfg.steps_supervised, self.cfg.lr_supervised, "supervised")
+            stage = self.stage(self.cfg.steps_supervised, self.cfg.lr_supervised, "supervised", decay=self.cfg.lr_decay)
             return lrn, train_supervised(lrn, self.train_set, stage)
 
         return self.stages.get("supervised", train)

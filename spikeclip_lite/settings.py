@@ -50,6 +50,9 @@ class PipelineConfig:
     lr_prompts: float = 1e-3
     lr_fine: float = 1e-4
     lr_supervised: float = 1e-3  # the same network and optimiser as the coarse stage: the same rate
+    # The coarse and supervised stages' rate falls linearly to 0 over this last fraction of their steps
+    # (0 = constant, as until 2026-12-06; StageConfig.decay).
+    lr_decay: float = 0.0
     lam: float = 100.0
     # The coarse stage's fidelity weight fades linearly over warmup_steps to fidelity_floor (with the floor at
     # 1.0, as in every preset now, it stays at 1: the fade matters only with the class loss on). Tuned, with the
@@ -182,6 +185,7 @@ LIMITS: dict[str, tuple] = {
     **{k: (1, None) for k in _COUNTS},
     **{k: (0, None) for k in _STEPS},
     **{k: (1e-8, 1.0) for k in ("lr_coarse", "lr_prompts", "lr_fine", "lr_supervised")},
+    "lr_decay": (0.0, 1.0),
     "lam": (0.0, None),
     "fidelity_floor": (0.0, None),
     "fidelity_blur": (0.0, 32.0),

@@ -49,6 +49,7 @@ __all__ = [
     "smoothed_rate",
     "tfi_one_gain",
     "LOG_EVERY",
+    "lr_at",
 ]
 
 
@@ -65,6 +66,17 @@ class StageConfig:
     ckpt_dir: str | None = None  # checkpoints + resume; None = no checkpoints
     progress: bool = True
     compile: bool = False  # torch.compile the LRN's training step (pays on a GPU; slow to start on a CPU)
+    decay: float = 0.0  # the last fraction of the steps over which the rate falls linearly to 0 (0 = constant)
+
+
+def lr_at(step: int, cfg: StageConfig) -> float:
+    """The learning rate of step ``step`` (0-based): ``cfg.lr``, then a linear fall to 0 over the last
+    ``cfg.decay`` of ``cfg.steps`` (the last step's rate is ``lr / decay_steps``, never 0)."""
+    if not 0.0 <= cfg.decay <= 1.0:
+        raise ValueError(f"decay must be within 0–1 (a fraction of the steps), not {cfg.decay}")
+    decay_steps = round(cfg.decay * cfg.steps)
+    left = cfg.steps - step  # steps still to run, this one included
+    return cfg.lr if left > decay_steps else cfg.lr * left / decay_steps
 
 
 @dataclass
@@ -234,6 +246,9 @@ class _Loop:
     def update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.cfg.decay:  # the rate follows the step count, so a resumed run continues the same schedule
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(self.step, self.cfg)
         self.opt.step()
 
     def save(self) -> None:

@@ -11,7 +11,7 @@ import torch
 from spikeclip_lite import pipeline, settings
 from spikeclip_lite.__main__ import main
 from spikeclip_lite.models import LRN
-from spikeclip_lite.train import Defences
+from spikeclip_lite.train import Defences, StageConfig
 
 TINY = replace(
     settings.FAST,
@@ -104,6 +104,23 @@ def test_stages_are_cached_and_resumed(tmp_path):
     more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
     assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert pipeline.Run(replace(TINY, n_val=TINY.n_val + 1), tmp_path).stage_dir("fine") != run.stage_dir("fine")
+    # lr_decay changes the two stages whose rate it lowers (and all that follow the coarse one)
+    decayed = pipeline.Run(replace(TINY, lr_decay=0.5), tmp_path, progress=False)
+    assert all(decayed.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
+    seen = {}
+
+    def record(name):
+        def stop(lrn, *args, **kwargs):
+            seen[name] = next(a for a in args if isinstance(a, StageConfig)).decay
+            raise KeyboardInterrupt
+
+        return stop
+
+    for name, stage in (("coarse", decayed.coarse), ("supervised", decayed.supervised)):
+        with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
+            mp.setattr(pipeline, f"train_{name}", record(name))
+            stage()
+    assert seen == {"coarse": 0.5, "supervised": 0.5}  # the stages train with the decay they are keyed by
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):

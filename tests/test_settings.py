@@ -79,6 +79,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("n_train=0", "n_train=0 is out of range"),
         ("lr_coarse=nan", "lr_coarse=nan must be a finite number"),
         ("lr_supervised=2", "lr_supervised=2.0 is out of range"),
+        ("lr_decay=1.5", "lr_decay=1.5 is out of range"),
         ("size=8", "size=8 is out of range: it must be in \\[32, 1024\\]"),
         ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
         ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),

@@ -285,3 +285,41 @@ def test_class_after_keeps_the_guide_out_of_the_first_steps(tmp_path, tiny_clip,
     calls.clear()
     h = train.train_coarse(LRN(), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "b", 3), class_after=3)
     assert calls == [] and h["class_loss"] == [0.0, 0.0, 0.0] and all(v > 0 for v in h["warmup"])
+
+
+def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp_path, tiny_set, monkeypatch):
+    c = train.StageConfig(steps=10, lr=1.0, decay=0.4)
+    assert [train.lr_at(s, c) for s in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
+    assert [train.lr_at(s, train.StageConfig(steps=4, lr=2.0)) for s in range(4)] == [2.0] * 4  # decay 0: constant
+    with pytest.raises(ValueError, match="decay must be within 0–1"):
+        train.lr_at(0, train.StageConfig(decay=1.5))
+
+    def run(folder, decay):
+        torch.manual_seed(1)
+        lrn = LRN()
+        train.train_supervised(lrn, tiny_set, cfg(tmp_path / folder, 8, decay=decay))
+        return lrn
+
+    straight, constant = run("a", 0.5), run("c", 0.0)
+    pairs = zip(straight.state_dict().values(), constant.state_dict().values(), strict=True)
+    assert max((a - b).abs().max() for a, b in pairs) > 0  # the schedule changed the weights
+    # interrupted at step 5 (the last checkpoint: step 4), then resumed: the schedule follows the step count
+    update = train._Loop.update
+    rates = []
+
+    def interrupted(self, loss):
+        if self.step == 5:
+            raise KeyboardInterrupt
+        update(self, loss)
+        rates.append(self.opt.param_groups[0]["lr"])
+
+    monkeypatch.setattr(train._Loop, "update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run("b", 0.5)
+    monkeypatch.setattr(train._Loop, "update", update)
+    assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["step"] == 4
+    assert rates == [1e-3] * 5  # the last 4 of 8 steps decay: steps 4–7
+    resumed = run("b", 0.5)
+    assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["optimizer"]["param_groups"][0]["lr"] == 2.5e-4
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
