@@ -51,7 +51,8 @@ class PipelineConfig:
     lr_fine: float = 1e-4
     lr_supervised: float = 1e-3  # the same network and optimiser as the coarse stage: the same rate
     # The coarse and supervised stages' rate falls linearly to 0 over this last fraction of their steps
-    # (0 = constant, as until 2026-12-06; StageConfig.decay).
+    # (StageConfig.decay). 0 = a constant rate, every preset's: a falling rate was measured on three fast seeds and
+    # rejected (docs/full_size.md): it lets the network learn the noise its target shares with its input.
     lr_decay: float = 0.0
     lam: float = 100.0
     # The coarse stage's fidelity weight fades linearly over warmup_steps to fidelity_floor (with the floor at
