@@ -14,7 +14,17 @@ import torch.nn.functional as F
 
 from ._tensor import ArrayLike, back, check_finite, to_torch
 
-__all__ = ["lowpass", "psnr", "ssim", "ssim_uniform", "aligned_psnr", "fit_gain_offset", "hf_share", "texture_ratio"]
+__all__ = [
+    "lowpass",
+    "psnr",
+    "ssim",
+    "ssim_uniform",
+    "aligned_psnr",
+    "fit_gain_offset",
+    "hf_share",
+    "texture_ratio",
+    "sharpen",
+]
 
 
 def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -147,3 +157,22 @@ def texture_ratio(x: ArrayLike, ref: ArrayLike, sigma: float = 1.0) -> ArrayLike
     """
     a, b, was_numpy = _pair(x, ref)
     return _out(_hf_share(a, sigma) / _hf_share(b, sigma).clamp_min(1e-12), was_numpy)
+
+
+def sharpen(x: ArrayLike, amount: float, sigma: float = 1.0) -> ArrayLike:
+    """Unsharp masking, ``x + amount·(x − G_σ∗x)``, of images (…, H, W): more fine detail, no new information.
+
+    It raises :func:`hf_share` (and the texture ratio) for ``amount > 0`` without touching the image's
+    low frequencies: the cheapest way to move a smooth estimate into a texture band. Not clipped.
+    """
+    a, was_numpy = to_torch(x, "image")
+    if a.ndim < 2:
+        raise ValueError(f"images must have shape (…, H, W), got {tuple(a.shape)}")
+    if amount < 0:
+        raise ValueError(f"amount must be ≥ 0 (0 = unchanged), got {amount}")
+    if not a.is_floating_point():
+        raise TypeError(f"image has dtype {a.dtype}; sharpen needs float images in [0, 1] (for uint8 use img / 255)")
+    check_finite(a, "image")
+    H, W = a.shape[-2:]
+    flat = a.reshape(-1, 1, H, W)
+    return back((flat + amount * (flat - lowpass(flat, sigma))).reshape(a.shape), was_numpy)

@@ -32,3 +32,19 @@ def test_fidelity_fit_compares_the_targets():
         scored = lines[at + 1].split()  # target A / B | C / D · fitted A / B | C / D
         numbers = [float(x) for x in scored if x.replace(".", "", 1).isdigit()]
         assert scored[0] == "target" and "fitted" in scored and len(numbers) == 8, lines[at + 1]
+
+
+def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
+    settings = ["n_test=6", "size=32", "n_train=4", "batch=2", "steps_supervised=2"]
+    out = run_script(
+        "benchmarks/texture_tradeoff.py", "--out", str(tmp_path), "--networks", "supervised", "--set", *settings
+    )
+    assert "fast mode, 6 test scenes" in out
+    assert "TFI blurred (moving): σ=2 " in out and "supervised (moving): σ=1 " in out
+    assert out.count("TFI blurred: best ") == 2  # moving and static
+    stem = tmp_path / "texture_tradeoff-fast-test"
+    assert stem.with_suffix(".png").stat().st_size > 1000
+    import json
+
+    res = json.loads(stem.with_suffix(".json").read_text())
+    assert [r["label"] for r in res["supervised"]] == ["σ=1", "σ=0.5", "a=0", "a=0.5", "a=1", "a=2", "a=4"]

@@ -63,6 +63,29 @@ def test_texture_ratio_tells_noise_from_blur():
         metrics.texture_ratio(gt, gt[:10])
 
 
+def test_sharpen_raises_the_texture_ratio_and_keeps_the_low_frequencies():
+    import torch
+
+    from spikeclip_lite import data
+    from spikeclip_lite.metrics import lowpass
+
+    gt = data.make_scene(3, size=64).image
+    soft = lowpass(torch.from_numpy(gt)[None, None].float(), 1.0)[0, 0].numpy()
+    ratios = [float(metrics.texture_ratio(metrics.sharpen(soft, a), gt)) for a in (0.0, 1.0, 3.0)]
+    assert ratios[0] == pytest.approx(float(metrics.texture_ratio(soft, gt)))  # amount 0: unchanged
+    assert ratios[0] < ratios[1] < ratios[2]
+    sharp = metrics.sharpen(torch.from_numpy(np.stack([soft, soft])), 2.0)  # a batch, torch in → torch out
+    assert isinstance(sharp, torch.Tensor) and sharp.shape == (2, 64, 64)
+    change = sharp[0] - torch.from_numpy(soft)
+    assert float(change.abs().mean()) > 1e-3 and abs(float(change.mean())) < 1e-4  # detail added, brightness kept
+    with pytest.raises(ValueError, match="amount must be"):
+        metrics.sharpen(soft, -1.0)
+    with pytest.raises(TypeError, match="uint8"):
+        metrics.sharpen((soft * 255).astype(np.uint8), 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.sharpen(np.full((8, 8), np.nan), 1.0)
+
+
 def test_scores_refuse_empty_and_integer_images():
     with pytest.raises(ValueError, match="image is empty"):
         metrics.psnr(np.zeros((0, 8, 8)), np.zeros((0, 8, 8)))

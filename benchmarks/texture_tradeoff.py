@@ -1,0 +1,56 @@
+"""What a natural amount of texture costs in aligned PSNR (:mod:`spikeclip_lite.tradeoff`) on a trained
+pipeline run's scenes; nothing retrains.
+
+Run after the pipeline, on its folder (the stages load from its cache):
+``python benchmarks/texture_tradeoff.py --mode fast --out outputs/pipeline [--split test] [--set KEY=VALUE …]``
+(``--mode long`` after ``pipeline --long``, which shares the folder: each stage is cached under its settings;
+with the run's ``--set`` if it had any).
+Prints every point and each family's best aligned PSNR inside and outside the texture band 0.5–1.5 on moving
+and static scenes; writes ``texture_tradeoff-MODE-SPLIT.json`` and ``.png`` into the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import torch  # noqa: E402
+
+from spikeclip_lite import settings, tradeoff  # noqa: E402
+from spikeclip_lite.pipeline import Run  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=sorted(settings.PRESETS), default="fast")
+    ap.add_argument("--out", default="outputs/pipeline", help="the pipeline run's folder")
+    ap.add_argument("--split", choices=("test", "val"), default="test")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the run's other settings")
+    ap.add_argument("--networks", default="coarse,fine,supervised", help="trained stages to include")
+    args = ap.parse_args()
+    cfg = settings.configure(args.mode, args.set, settings.FLAGS, clip="teaching", device="cpu")
+    run = Run(cfg, args.out, progress=True)
+    scenes = run.eval_set(args.split)
+    outputs = {name: run.images(name, scenes) for name in args.networks.split(",") if name}
+    with torch.no_grad():
+        res = tradeoff.measure(tradeoff.families(scenes.tfi, outputs), scenes.gt, scenes.moving)
+    n_mov = int(scenes.moving.sum())
+    print(f"{args.mode} mode, {len(scenes)} {args.split} scenes ({n_mov} moving), aligned PSNR dB / texture ratio:")
+    for fam, rows in res.items():
+        cells = " · ".join(f"{r['label']} {r['moving']['aligned_psnr']:.2f}/{r['moving']['texture']:.2f}" for r in rows)
+        print(f"  {fam} (moving): {cells}")
+    for part in ("moving", "static"):
+        print(f"{part}:\n" + "\n".join("  " + line for line in tradeoff.format_summary(res, part).splitlines()))
+    stem = Path(args.out) / f"texture_tradeoff-{args.mode}-{args.split}"
+    stem.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    fig = tradeoff.plot(res, f"{args.mode} mode, {args.split} scenes: fine detail against aligned PSNR")
+    fig.savefig(stem.with_suffix(".png"), dpi=110)
+    print(f"→ {stem}.json, {stem}.png")
+
+
+if __name__ == "__main__":
+    main()
