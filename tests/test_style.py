@@ -41,6 +41,7 @@ LAYERS = [
     ("_tensor", "checkpoints", "hub", "gpu_usage", "augment", "course", "reference"),  # helpers
     ("physics", "io", "metrics", "nriqa", "viz"),  # the sensor, files, scores, pictures
     ("baselines",),  # TFP, TFI, TFSTP
+    ("tradeoff",),  # texture against PSNR (metrics + baselines)
     ("data", "cifar", "samples"),  # scenes
     ("models",),  # voxels and the LRN
     ("spike_data",),  # spike sets and each run's splits
