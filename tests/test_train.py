@@ -304,19 +304,19 @@ def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp
     pairs = zip(straight.state_dict().values(), constant.state_dict().values(), strict=True)
     assert max((a - b).abs().max() for a, b in pairs) > 0  # the schedule changed the weights
     # interrupted at step 5 (the last checkpoint: step 4), then resumed: the schedule follows the step count
-    update = train._Loop.update
+    lr_at = train.lr_at
     rates = []
 
-    def interrupted(self, loss):
-        if self.step == 5:
+    def interrupted(step, stage):
+        if step == 5:
             raise KeyboardInterrupt
-        update(self, loss)
-        rates.append(self.opt.param_groups[0]["lr"])
+        rates.append(lr_at(step, stage))
+        return rates[-1]
 
-    monkeypatch.setattr(train._Loop, "update", interrupted)
+    monkeypatch.setattr(train, "lr_at", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run("b", 0.5)
-    monkeypatch.setattr(train._Loop, "update", update)
+    monkeypatch.setattr(train, "lr_at", lr_at)
     assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["step"] == 4
     assert rates == [1e-3] * 5  # the last 4 of 8 steps decay: steps 4–7
     resumed = run("b", 0.5)
