@@ -5,6 +5,7 @@
 #      cudnn.benchmark, torch.compile, CUDA graphs; output difference vs fp32), training throughput at 128²
 #   2. the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
 #      GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second
+#   2b. texture against aligned PSNR on the pipeline's test scenes (benchmarks/texture_tradeoff.py)
 #   3. every notebook in full mode (make test-gpu's runner), seconds per notebook; run after the
 #      pipeline and on its stage cache, so notebooks 04–07 reuse the stages it trained
 # Only small files land in OUT (at most 8: the device tool brings back 8): text logs, metrics.json,
@@ -35,6 +36,10 @@ trap 'kill "$LOGGER" 2>/dev/null || true' EXIT
 /usr/bin/time -v $PY -m spikeclip_lite pipeline --full --clip auto --device cuda --out "$WORK/course/pipeline" \
   2>&1 | grep -v "it/s" | tee "$OUT/pipeline.txt"
 cp "$WORK/course/pipeline/metrics.json" "$OUT/"
+# texture against aligned PSNR on the same test scenes (no training; printed into pipeline.txt, the figure
+# lands in results.tar.gz)
+$PY benchmarks/texture_tradeoff.py --mode full --clip auto --device cuda --out "$WORK/course/pipeline" \
+  2>&1 | grep -v "it/s" | tee -a "$OUT/pipeline.txt" || true
 $PY -m spikeclip_lite course --full --device cuda --out "$WORK/course" 2>&1 | grep -v "it/s" | tail -30 \
   | tee "$OUT/course.txt" || true
 cp "$WORK/course/timings.json" "$OUT/" 2>/dev/null || true

@@ -31,8 +31,10 @@ def main() -> None:
     ap.add_argument("--split", choices=("test", "val"), default="test")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the run's other settings")
     ap.add_argument("--networks", default="coarse,fine,supervised", help="trained stages to include")
+    ap.add_argument("--clip", default="teaching", help="the run's guide (--clip of the pipeline run)")
+    ap.add_argument("--device", default="cpu", help="where the networks reconstruct (not part of any stage's key)")
     args = ap.parse_args()
-    cfg = settings.configure(args.mode, args.set, settings.FLAGS, clip="teaching", device="cpu")
+    cfg = settings.configure(args.mode, args.set, settings.FLAGS, clip=args.clip, device=args.device)
     run = Run(cfg, args.out, progress=True)
     scenes = run.eval_set(args.split)
     outputs = {name: run.images(name, scenes) for name in args.networks.split(",") if name}
