@@ -106,9 +106,11 @@ class StageCache:
         return self.root / (f"{stage}-{digest}" if stage in STAGE_KEYS else digest)
 
     def get(self, tag: str, train: Callable[[], tuple[torch.nn.Module, dict]]) -> torch.nn.Module:
-        """The stage ``tag``, calling ``train() → (module, history)`` the first time it is asked for."""
+        """The stage ``tag``, calling ``train() → (module, history)`` the first time it is asked for (with
+        gradients on, even when asked for inside ``torch.no_grad()``)."""
         if tag not in self.trained:
-            self.trained[tag], self.histories[tag] = train()
+            with torch.enable_grad():
+                self.trained[tag], self.histories[tag] = train()
         return self.trained[tag]
 
 

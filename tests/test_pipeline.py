@@ -376,3 +376,13 @@ def test_format_fine_choice_names_the_step_kept_and_its_measures():
     # no validation, or a history without the measure: no line, or the measure left out
     assert pipeline.format_fine_choice({"loss": [1.0]}) is None
     assert "high-frequency" not in pipeline.format_fine_choice({k: v for k, v in h.items() if k != "val_hf_share"})
+
+
+def test_a_stage_first_asked_for_inside_no_grad_still_trains(tmp_path):
+    # notebook 06 asks for the prompts inside torch.no_grad(); opened before notebook 05, they train there
+    with torch.no_grad():
+        trained = pipeline.Run(TINY, tmp_path / "a", progress=False).supervised()
+    plain = pipeline.Run(TINY, tmp_path / "b", progress=False).supervised()
+    for a, b in zip(trained.state_dict().values(), plain.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)  # the same training as outside no_grad
+    assert any(p.requires_grad for p in trained.parameters())
