@@ -24,7 +24,7 @@ import torch
 
 from . import baselines, metrics
 
-__all__ = ["BLURS", "SOFTEN", "AMOUNTS", "BAND", "families", "measure", "summary", "plot"]
+__all__ = ["BLURS", "SOFTEN", "AMOUNTS", "BAND", "families", "measure", "summary", "format_summary", "plot"]
 
 BLURS = (2.0, 1.5, 1.0, 0.75, 0.5)  # TFI blurred by σ pixels, smooth to sharp
 SOFTEN = (1.0, 0.5)  # a network's output blurred by σ pixels
@@ -63,10 +63,12 @@ def measure(fams: dict[str, list[tuple[str, torch.Tensor]]], gt: torch.Tensor, m
 
 def summary(res: dict, part: str = "moving") -> dict[str, dict]:
     """Per family: its best point by aligned PSNR, its best inside :data:`BAND` (None if no point is), and
-    the cost in dB of staying inside the band."""
+    the cost in dB of staying inside the band; ``{}`` where no scene is of that part (e.g. no static scenes)."""
     out = {}
     for fam, rows in res.items():
         rows = [r for r in rows if part in r]
+        if not rows:
+            continue
         best = max(rows, key=lambda r: r[part]["aligned_psnr"])
         inside = [r for r in rows if BAND[0] <= r[part]["texture"] <= BAND[1]]
         in_band = max(inside, key=lambda r: r[part]["aligned_psnr"]) if inside else None
@@ -76,6 +78,7 @@ def summary(res: dict, part: str = "moving") -> dict[str, dict]:
 
 
 def format_summary(res: dict, part: str = "moving") -> str:
+    """:func:`summary` as one line per family (empty when no scene is of that part)."""
     lines = []
     for fam, s in summary(res, part).items():
         b = s["best"]

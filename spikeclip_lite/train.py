@@ -70,12 +70,12 @@ class StageConfig:
 
 
 def lr_at(step: int, cfg: StageConfig) -> float:
-    """The learning rate of step ``step`` (0-based): ``cfg.lr``, then a linear fall to 0 over the last
-    ``cfg.decay`` of ``cfg.steps`` (the last step's rate is ``lr / decay_steps``, never 0)."""
+    """The learning rate of step ``step`` (0-based, < ``cfg.steps``): ``cfg.lr``, then a linear fall over the
+    last ``round(cfg.decay · cfg.steps)`` steps (the last step's rate is ``lr / decay_steps``, never 0)."""
     if not 0.0 <= cfg.decay <= 1.0:
         raise ValueError(f"decay must be within 0–1 (a fraction of the steps), not {cfg.decay}")
     decay_steps = round(cfg.decay * cfg.steps)
-    left = cfg.steps - step  # steps still to run, this one included
+    left = max(1, cfg.steps - step)  # steps still to run, this one included
     return cfg.lr if left > decay_steps else cfg.lr * left / decay_steps
 
 
@@ -170,6 +170,7 @@ class _Loop:
         self.modules = modules
         # one fused kernel per step on CUDA; the CPU keeps the default (results there stay as they were)
         fused = _device(cfg).type == "cuda"
+        lr_at(0, cfg)  # refuses a bad decay before any work
         self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
@@ -246,9 +247,8 @@ class _Loop:
     def update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.cfg.decay:  # the rate follows the step count, so a resumed run continues the same schedule
-            for group in self.opt.param_groups:
-                group["lr"] = lr_at(self.step, self.cfg)
+        for group in self.opt.param_groups:  # from the step count: a resumed run continues the same schedule
+            group["lr"] = lr_at(self.step, self.cfg)
         self.opt.step()
 
     def save(self) -> None:

@@ -1,5 +1,6 @@
 """The diagnostic scripts under benchmarks/ that docs and notebooks quote, run on tiny settings."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -36,15 +37,15 @@ def test_fidelity_fit_compares_the_targets():
 
 def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
     settings = ["n_test=6", "size=32", "n_train=4", "batch=2", "steps_supervised=2"]
-    out = run_script(
-        "benchmarks/texture_tradeoff.py", "--out", str(tmp_path), "--networks", "supervised", "--set", *settings
-    )
+    args = ["benchmarks/texture_tradeoff.py", "--out", str(tmp_path), "--networks", "supervised", "--set", *settings]
+    refused = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "not trained in" in refused.stderr  # never trains behind the user's back
+    out = run_script(*args, "--train-missing")
     assert "fast mode, 6 test scenes" in out
     assert "TFI blurred (moving): σ=2 " in out and "supervised (moving): σ=1 " in out
     assert out.count("TFI blurred: best ") == 2  # moving and static
     stem = tmp_path / "texture_tradeoff-fast-test"
     assert stem.with_suffix(".png").stat().st_size > 1000
-    import json
-
     res = json.loads(stem.with_suffix(".json").read_text())
     assert [r["label"] for r in res["supervised"]] == ["σ=1", "σ=0.5", "a=0", "a=0.5", "a=1", "a=2", "a=4"]
+    assert "supervised (moving)" in run_script(*args)  # trained now: no flag needed

@@ -35,9 +35,10 @@ def test_sweep_orders_each_family_smooth_to_sharp_and_finds_the_cost_of_the_band
     plt.close(fig)
 
 
-def test_summary_says_when_no_point_reaches_the_band():
+def test_summary_says_when_no_point_reaches_the_band_and_skips_a_missing_part():
     res = {"x": [{"label": "a=0", "moving": {"aligned_psnr": 20.0, "texture": 3.0}}]}
     s = tradeoff.summary(res)["x"]
     assert s["in_band"] is None and s["cost_db"] is None
     assert "no point within" in tradeoff.format_summary(res)
+    assert tradeoff.summary(res, "static") == {} and tradeoff.format_summary(res, "static") == ""  # no static scenes
     assert np.isclose(s["best"]["moving"]["aligned_psnr"], 20.0)

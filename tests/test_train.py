@@ -291,8 +291,13 @@ def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp
     c = train.StageConfig(steps=10, lr=1.0, decay=0.4)
     assert [train.lr_at(s, c) for s in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
     assert [train.lr_at(s, train.StageConfig(steps=4, lr=2.0)) for s in range(4)] == [2.0] * 4  # decay 0: constant
+    past_end = train.StageConfig(steps=4, lr=1.0, decay=0.5)
+    assert train.lr_at(3, past_end) == train.lr_at(6, past_end) == 0.5  # past the end: the last rate, never ≤ 0
+    assert train.lr_at(0, train.StageConfig(steps=1, lr=1.0, decay=0.4)) == 1.0  # no step to decay over
     with pytest.raises(ValueError, match="decay must be within 0–1"):
         train.lr_at(0, train.StageConfig(decay=1.5))
+    with pytest.raises(ValueError, match="decay must be within 0–1"):  # refused before any training
+        train.train_supervised(LRN(), tiny_set, cfg(tmp_path / "bad", 8, decay=-0.1))
 
     def run(folder, decay):
         torch.manual_seed(1)
@@ -318,7 +323,8 @@ def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp
         run("b", 0.5)
     monkeypatch.setattr(train, "lr_at", lr_at)
     assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["step"] == 4
-    assert rates == [1e-3] * 5  # the last 4 of 8 steps decay: steps 4–7
+    # the loop's start-up check of decay, then steps 0–4: the last 4 of 8 steps decay (4–7), step 4 at the full rate
+    assert rates == [1e-3] * 6
     resumed = run("b", 0.5)
     assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["optimizer"]["param_groups"][0]["lr"] == 2.5e-4
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
