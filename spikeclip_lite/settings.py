@@ -52,7 +52,7 @@ class PipelineConfig:
     lr_supervised: float = 1e-3  # the same network and optimiser as the coarse stage: the same rate
     # The coarse and supervised stages' rate falls linearly to 0 over this last fraction of their steps
     # (StageConfig.decay). 0 = a constant rate, every preset's: a falling rate was measured on three fast seeds and
-    # rejected (docs/full_size.md): it lets the network learn the noise its target shares with its input.
+    # rejected (docs/full_size.md): it did not narrow the spread between seeds, and cost the supervised bound.
     lr_decay: float = 0.0
     lam: float = 100.0
     # The coarse stage's fidelity weight fades linearly over warmup_steps to fidelity_floor (with the floor at
