@@ -27,7 +27,7 @@ from . import baselines, metrics
 __all__ = ["BLURS", "SOFTEN", "AMOUNTS", "BAND", "families", "measure", "summary", "format_summary", "plot"]
 
 BLURS = (2.0, 1.5, 1.0, 0.75, 0.5)  # TFI blurred by σ pixels, smooth to sharp
-SOFTEN = (1.0, 0.5)  # a network's output blurred by σ pixels
+SOFTEN = (2.0, 1.5, 1.0, 0.5)  # a network's output blurred by σ pixels
 AMOUNTS = (0.0, 0.5, 1.0, 2.0, 4.0)  # … or sharpened (unsharp masking; 0 = the output itself)
 BAND = (0.5, 1.5)  # a natural texture ratio (issue #11's band)
 

@@ -47,5 +47,15 @@ def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
     stem = tmp_path / "texture_tradeoff-fast-test"
     assert stem.with_suffix(".png").stat().st_size > 1000
     res = json.loads(stem.with_suffix(".json").read_text())
-    assert [r["label"] for r in res["supervised"]] == ["σ=1", "σ=0.5", "a=0", "a=0.5", "a=1", "a=2", "a=4"]
+    assert [r["label"] for r in res["supervised"]] == [
+        "σ=2",
+        "σ=1.5",
+        "σ=1",
+        "σ=0.5",
+        "a=0",
+        "a=0.5",
+        "a=1",
+        "a=2",
+        "a=4",
+    ]
     assert "supervised (moving)" in run_script(*args)  # trained now: no flag needed
