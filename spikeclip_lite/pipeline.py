@@ -250,7 +250,7 @@ class Run(RunInputs):
         self, steps: int, lr: float, name: str = "fine", folder: Path | None = None, decay: float = 0.0
     ) -> StageConfig:
         """The loop settings of stage ``name``, checkpointed in ``folder`` (default :meth:`stage_dir`), its rate
-        falling to 0 over the last ``decay`` of its steps."""
+        falling linearly towards 0 over the last ``decay`` of its steps (:func:`train.lr_at`)."""
         c = self.cfg
         same = dict(seed=c.seed, device=str(self.device), progress=self.progress, compile=c.compile)  # every stage
         return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), decay=decay, **same)

@@ -50,7 +50,7 @@ class PipelineConfig:
     lr_prompts: float = 1e-3
     lr_fine: float = 1e-4
     lr_supervised: float = 1e-3  # the same network and optimiser as the coarse stage: the same rate
-    # The coarse and supervised stages' rate falls linearly to 0 over this last fraction of their steps
+    # The coarse and supervised stages' rate falls linearly towards 0 over this last fraction of their steps
     # (StageConfig.decay). 0 = a constant rate, every preset's: a falling rate was measured on three fast seeds and
     # rejected (docs/full_size.md): it did not narrow the spread between seeds, and cost the supervised bound.
     lr_decay: float = 0.0

@@ -66,7 +66,7 @@ class StageConfig:
     ckpt_dir: str | None = None  # checkpoints + resume; None = no checkpoints
     progress: bool = True
     compile: bool = False  # torch.compile the LRN's training step (pays on a GPU; slow to start on a CPU)
-    decay: float = 0.0  # the last fraction of the steps over which the rate falls linearly to 0 (0 = constant)
+    decay: float = 0.0  # the last fraction of the steps over which the rate falls linearly towards 0 (0: constant)
 
 
 def lr_at(step: int, cfg: StageConfig) -> float:
