@@ -42,7 +42,7 @@ def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
     assert refused.returncode == 2 and "not trained in" in refused.stderr  # never trains behind the user's back
     out = run_script(*args, "--train-missing")
     assert "fast mode, 6 test scenes" in out
-    assert "TFI blurred (moving): σ=2 " in out and "supervised (moving): σ=1 " in out
+    assert "TFI blurred (moving): σ=2 " in out and "supervised (moving): σ=2 " in out
     assert out.count("TFI blurred: best ") == 2  # moving and static
     stem = tmp_path / "texture_tradeoff-fast-test"
     assert stem.with_suffix(".png").stat().st_size > 1000
