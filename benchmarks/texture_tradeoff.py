@@ -19,8 +19,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import torch  # noqa: E402
-
 from spikeclip_lite import settings, tradeoff  # noqa: E402
 from spikeclip_lite.pipeline import Run  # noqa: E402
 
@@ -51,8 +49,7 @@ def main() -> None:
         )
     scenes = run.eval_set(args.split)
     outputs = {name: run.images(name, scenes) for name in names}
-    with torch.no_grad():
-        res = tradeoff.measure(tradeoff.families(scenes.tfi, outputs), scenes.gt, scenes.moving)
+    res = tradeoff.measure(tradeoff.families(scenes.tfi, outputs), scenes.gt, scenes.moving)
     n_mov = int(scenes.moving.sum())
     print(f"{args.mode} mode, {len(scenes)} {args.split} scenes ({n_mov} moving), aligned PSNR dB / texture ratio:")
     for fam, rows in res.items():
