@@ -14,7 +14,7 @@ help:
 	@echo "make run    - create $(VENV) if missing, install, run SpikeCLIP end to end (fast, offline) into $(OUT)/pipeline"
 	@echo "make course - execute every notebook headless (papermill, fast mode) into $(OUT)/course"
 	@echo "make test   - unit tests + every notebook executed in fast mode (papermill and nbval)"
-	@echo "make test-full - the notebooks whose full mode is cheap on a CPU (01, 02), in full mode (CI runs it)"
+	@echo "make test-full - 01–03 in full mode on the CPU; 04–07 in full mode at a small size (CI runs it)"
 	@echo "make test-browser - the widget notebooks in JupyterLab + headless Chromium: every control moved (screenshots in $(OUT)/browser)"
 	@echo "make lab    - open JupyterLab on the notebooks"
 	@echo "make bench  - vectorised code vs plain loop references, spike-set storage, LRN inference, training throughput"

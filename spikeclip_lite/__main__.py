@@ -1,6 +1,7 @@
 """Command line: ``python -m spikeclip_lite <command>``.
 
-- ``course [--full] [--out DIR]``: execute the course notebooks headless into DIR.
+- ``course [--full] [--out DIR] [--only NAME …] [--set KEY=VALUE …]``: execute the course notebooks headless
+  into DIR; ``--set`` goes to the notebooks that train (04–07, their ``SETTINGS`` parameter).
 - ``samples [--out DIR]``: regenerate the files in ``data_samples/``.
 - ``pipeline [--fast|--full|--long] [--clip auto|teaching|ViT-B-32] [--device D] [--out DIR] [--eval-split val]
   [--set KEY=VALUE …]``: SpikeCLIP end to end; every other setting is a ``--set`` key.
@@ -43,6 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     p_course.add_argument("--device", default="auto")
     p_course.add_argument("--out", type=Path, default=Path("outputs"))
     p_course.add_argument("--only", nargs="*", help="substrings of notebook names to run")
+    p_course.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="settings for the notebooks that train (04–07), as the pipeline's --set",
+    )
     p_samples = sub.add_parser("samples", help="regenerate data_samples/")
     p_samples.add_argument("--out", type=Path, default=None)
     p_pipe = sub.add_parser("pipeline", help="train the three SpikeCLIP stages and evaluate them")
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         from .course import run_notebooks
 
         print(f"Running the course notebooks ({'full' if args.full else 'fast'} mode) into {args.out}/")
-        times = run_notebooks(args.out, fast=not args.full, device=args.device, only=args.only)
+        times = run_notebooks(args.out, fast=not args.full, device=args.device, only=args.only, settings=args.set)
         print(
             f"Done: {len(times)} notebooks, {sum(times.values()):.0f} s. Executed notebooks and figures are in "
             f"{args.out.resolve()}/ (timings in timings.json)."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,14 +55,24 @@ def list_notebooks() -> list[Path]:
 
 
 def run_notebooks(
-    out: Path, fast: bool = True, device: str = "auto", only: list[str] | None = None
+    out: Path,
+    fast: bool = True,
+    device: str = "auto",
+    only: list[str] | None = None,
+    settings: Sequence[str] = (),
 ) -> dict[str, float]:
-    """Execute every notebook with papermill into ``out``; return seconds per notebook.
+    """Execute every notebook with papermill into ``out``; return seconds per notebook. ``settings``
+    (``"KEY=VALUE"``, as after the pipeline's ``--set``) go to the notebooks that train (their ``SETTINGS``
+    parameter); they are checked before any notebook starts.
 
-    Raises the first notebook error (papermill's ``PapermillExecutionError`` names the cell).
+    Raises the first notebook error (papermill's ``PapermillExecutionError`` names the cell), or ValueError
+    for a bad setting.
     """
     import papermill as pm  # dev/run dependency; imported lazily
 
+    from .settings import configure
+
+    configure("fast" if fast else "full", list(settings))  # a typo fails here, not an hour in
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     books = list_notebooks()
@@ -70,11 +81,14 @@ def run_notebooks(
     for nb in books:
         if only and not any(key in nb.name for key in only):
             continue
+        parameters = {"FAST": fast, "DEVICE": device, "OUTPUT_DIR": str(out.resolve())}
+        if "SETTINGS" in pm.inspect_notebook(str(nb)):
+            parameters["SETTINGS"] = " ".join(settings)
         t0 = time.perf_counter()
         pm.execute_notebook(
             str(nb),
             str(out / nb.name),
-            parameters={"FAST": fast, "DEVICE": device, "OUTPUT_DIR": str(out.resolve())},
+            parameters=parameters,
             kernel_name="python3",
             cwd=str(NOTEBOOKS),
             progress_bar=False,

@@ -53,3 +53,33 @@ def test_mode_follows_the_environment_then_the_notebook(monkeypatch):
         resolve_fast(None, say=False)
     with pytest.raises(TypeError, match="FAST must be None, True or False"):
         resolve_fast("False", say=False)  # type: ignore[arg-type]
+
+
+def test_course_passes_settings_to_the_notebooks_that_train(tmp_path, monkeypatch, capsys):
+    """`course --set KEY=VALUE …` reaches 04–07's SETTINGS parameter (and no other notebook); papermill is
+    replaced by a recorder, so nothing executes."""
+    import papermill
+
+    seen: dict[str, dict] = {}
+    monkeypatch.setattr(
+        papermill, "execute_notebook", lambda src, dst, parameters, **kw: seen.update({src: parameters})
+    )
+    assert main(["course", "--out", str(tmp_path), "--set", "n_train=16", "steps_coarse=10"]) == 0
+    by_number = {name.rsplit("/", 1)[-1][:2]: p for name, p in seen.items()}
+    assert sorted(by_number) == ["01", "02", "03", "04", "05", "06", "07"]
+    for number, p in by_number.items():
+        if number >= "04":
+            assert p["SETTINGS"] == "n_train=16 steps_coarse=10", number
+        else:
+            assert "SETTINGS" not in p, number  # 01–03 train nothing: no such parameter
+
+
+def test_course_refuses_a_bad_setting_before_any_notebook_runs(tmp_path, monkeypatch):
+    import papermill
+
+    from spikeclip_lite.course import run_notebooks
+
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: pytest.fail("a notebook started"))
+    with pytest.raises(ValueError, match="n_tran"):
+        run_notebooks(tmp_path / "out", fast=False, settings=["n_tran=16"])
+    assert not (tmp_path / "out").exists()
