@@ -132,6 +132,7 @@ TARGETS = {1: 0.20, 32: 0.10}
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the JSON of the table")
     parser.add_argument("--batches", type=int, nargs="+", default=None)
     args = parser.parse_args()
     device = torch.device(
@@ -180,8 +181,8 @@ def main() -> None:
                 f"{BYTES_PER_IMAGE / bw * 1e3:.3f} ms per image → best measured {best:.3f} ms is "
                 f"{best / (t_bound * 1e3):.1f}× the larger bound"
             )
-    out = Path("outputs")
-    out.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"bench_lrn_{device.type}.json").write_text(json.dumps({"device": name, "rows": rows}, indent=2))
 
 

@@ -65,6 +65,7 @@ def measure(stage: str, guide, train_set: SpikeSet, cfg: train.StageConfig) -> d
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the JSON of the table")
     parser.add_argument("--size", type=int, default=None, help="image size (default: 128 on a GPU, 64 on a CPU)")
     parser.add_argument("--batch", type=int, default=None, help="batch (default: 32 on a GPU, 8 on a CPU)")
     parser.add_argument("--steps", type=int, default=None, help="steps per stage (default: 200 GPU, 30 CPU)")
@@ -97,8 +98,8 @@ def main() -> None:
             goal = "" if target is None else f"≥ {target:,} ({'met' if r['steady'] >= target else 'not met'})"
             rows.append(dict(stage=stage, variant=vname, **r))
             print(f"| {stage} | {vname} | {r['steady']:,.0f} | {r['samples_per_s']:,.0f} | {goal} |")
-    out = Path("outputs")
-    out.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     result = {"device": name, "size": size, "batch": batch, "steps": steps, "rows": rows}
     (out / f"bench_train_{dev.type}.json").write_text(json.dumps(result, indent=2))
 

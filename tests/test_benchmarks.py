@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,3 +61,59 @@ def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
         "a=4",
     ]
     assert "supervised (moving)" in run_script(*args)  # trained now: no flag needed
+
+
+@pytest.mark.fullmode
+def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh, the one command a borrowed GPU runs, rehearsed on the CPU at a tiny size:
+    every step runs and leaves the files the device tool brings back (at most 8, no data caches)."""
+    import os
+    import tarfile
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    tiny = (
+        "n_train=16 n_val=8 n_test=16 n_hq=16 batch=4 steps_coarse=10 warmup_steps=10 steps_prompts=5 "
+        "steps_fine=10 steps_supervised=5"
+    )
+    env = dict(
+        os.environ,
+        OUT=str(out),
+        WORK=str(work),
+        PY=sys.executable,
+        DEVICE="cpu",
+        SETTINGS=tiny,
+        BENCH_LRN_ARGS="--batches 1",
+        BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
+        COURSE_ONLY="07",
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),  # its kernel registration stays in the test's folder
+        HF_HUB_OFFLINE="1",
+    )
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "gpu.txt",
+        "bench.txt",
+        "pipeline.txt",
+        "metrics.json",
+        "course.txt",
+        "timings.json",
+        "results.tar.gz",
+    }, names  # + gpu_util.csv where nvidia-smi runs: 8, the tool's limit
+    assert "no nvidia-smi here" in (out / "gpu.txt").read_text()
+    bench = (out / "bench.txt").read_text()
+    assert "LRN inference at 250×400" in bench and "Training throughput at 32²" in bench
+    pipeline_log = (out / "pipeline.txt").read_text()
+    assert "| fine | moving |" in pipeline_log and "Exit status: 0" in pipeline_log  # /usr/bin/time -v
+    assert "within 0.5–1.5" in pipeline_log  # the trade-off ran on the same stages
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["mode"] == "full" and metrics["settings"]["n_train"] == 16 and metrics["settings"]["size"] == 128
+    assert "Done: 1 notebooks" in (out / "course.txt").read_text()
+    assert list(json.loads((out / "timings.json").read_text())) == ["07_real_data.ipynb"]
+    with tarfile.open(out / "results.tar.gz") as tar:
+        packed = tar.getnames()
+    assert "course/07_real_data.ipynb" in packed and "course/pipeline/gallery.png" in packed
+    assert "bench/bench_lrn_cpu.json" in packed and "bench/bench_train_cpu.json" in packed
+    assert not [n for n in packed if "/data/" in n or "/checkpoints/" in n], packed
