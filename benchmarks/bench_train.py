@@ -21,6 +21,7 @@ from spikeclip_lite import data, train
 from spikeclip_lite.clip import load_clip, resolve_device
 from spikeclip_lite.models import LRN
 from spikeclip_lite.prompts import PromptPair
+from spikeclip_lite.settings import FULL
 from spikeclip_lite.spike_data import SpikeSet, pack_spikes
 
 #: Issue #12's targets on one H100 at 128², samples per second.
@@ -39,7 +40,7 @@ def random_set(n: int, size: int, seed: int = 0) -> SpikeSet:
 
 def measure(stage: str, guide, train_set: SpikeSet, cfg: train.StageConfig) -> dict:
     torch.manual_seed(0)
-    lrn = LRN()
+    lrn = LRN(pad=FULL.pad)  # as the presets run it (every preset mirrors the border)
     if stage == "coarse":
         # as every preset runs it: the L1 to TFI on one gain alone (class_after ≥ steps: the guide is never called)
         h = train.train_coarse(

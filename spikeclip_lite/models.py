@@ -13,12 +13,23 @@ import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._tensor import ArrayLike, back, check_binary, to_torch
 from .checkpoints import atomic_write
 
-__all__ = ["voxelize", "voxel_rate", "LRN", "N_PARAMS", "count_parameters", "save_lrn", "load_lrn"]
+__all__ = [
+    "voxelize",
+    "voxel_rate",
+    "LRN",
+    "PADS",
+    "RECEPTIVE_RADIUS",
+    "N_PARAMS",
+    "count_parameters",
+    "save_lrn",
+    "load_lrn",
+]
 
 #: Parameters of the LRN (docs/facts.md §4).
 N_PARAMS = 185_889
@@ -52,6 +63,12 @@ def voxel_rate(voxels: torch.Tensor, half_window: int, frames_per_bin: int = 4) 
     return voxels[:, mid - k : mid + k].sum(1, keepdim=True) / (2 * k * frames_per_bin)
 
 
+#: How the LRN computes its outer pixels (:class:`LRN`'s ``pad``).
+PADS = ("zero", "reflect")
+#: Pixels each side an output pixel sees: one per 3×3 convolution (five).
+RECEPTIVE_RADIUS = 5
+
+
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, 1, 1), nn.ReLU(inplace=True))
 
@@ -61,18 +78,31 @@ class LRN(nn.Sequential):
 
     Fully convolutional (any H×W). Output is unbounded (no activation); callers clamp or
     normalise it. 185,616 MACs per pixel (9.31 GMAC at 224×224).
+
+    ``pad``: how the outer pixels are computed. "zero" is the convolutions' own zero padding (the authors'
+    network): the outer :data:`RECEPTIVE_RADIUS` pixels see zeros beyond the image, so the network can treat
+    them unlike the rest, a frame that training moves as a side effect. "reflect" mirrors the voxels by that
+    radius first and crops the output back: every pixel is then computed by the same function of the scene
+    around it. No weights change; the same state dict loads either way.
     """
 
-    def __init__(self, in_channels: int = 50) -> None:
+    def __init__(self, in_channels: int = 50, pad: str = "zero") -> None:
         super().__init__(
             _block(in_channels, 64), _block(64, 128), _block(128, 64), _block(64, 16), nn.Conv2d(16, 1, 3, 1, 1)
         )
-        self.in_channels = in_channels
+        if pad not in PADS:
+            raise ValueError(f"pad is one of {PADS}, got {pad!r}")
+        self.in_channels, self.pad = in_channels, pad
 
     def forward(self, voxels: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if voxels.ndim != 4 or voxels.shape[1] != self.in_channels:
             raise ValueError(f"LRN expects (B, {self.in_channels}, H, W) voxels, got {tuple(voxels.shape)}")
-        return super().forward(voxels)
+        if self.pad == "zero":
+            return super().forward(voxels)
+        r, (h, w) = RECEPTIVE_RADIUS, voxels.shape[-2:]
+        if min(h, w) <= r:
+            raise ValueError(f"reflect padding by {r} px needs frames larger than that, got {h}×{w}")
+        return super().forward(F.pad(voxels, (r, r, r, r), mode="reflect"))[..., r : r + h, r : r + w]
 
 
 def count_parameters(model: nn.Module) -> int:

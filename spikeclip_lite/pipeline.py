@@ -57,6 +57,7 @@ SMOOTHED = "TFI smoothed"
 #: Settings every trained stage depends on (the training data and the batches drawn from it).
 _DATA_KEYS = ("size", "n_train", "dataset", "cifar_root", "data_dir", "seed", "batch")
 _COARSE_KEYS = (
+    "pad",
     "classes",
     "steps_coarse",
     "lr_coarse",
@@ -72,7 +73,7 @@ _COARSE_KEYS = (
 )
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "supervised": ("steps_supervised", "lr_supervised", "lr_decay"),
+    "supervised": ("pad", "steps_supervised", "lr_supervised", "lr_decay"),
     "coarse": _COARSE_KEYS,
     "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
@@ -262,7 +263,7 @@ class Run(RunInputs):
 
         def train() -> tuple[LRN, dict]:
             torch.manual_seed(c.seed)
-            lrn = LRN()
+            lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse", decay=c.lr_decay)
             terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
             h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, **terms)
@@ -314,7 +315,7 @@ class Run(RunInputs):
         def train() -> tuple[LRN, dict]:
             self._standardise[tag] = defences.standardise
             start = coarse if coarse is not None else self.coarse()
-            lrn = LRN()
+            lrn = LRN(pad=self.cfg.pad)
             lrn.load_state_dict(start.state_dict())
             folder = None  # the fine stage: stage_dir("fine"); a variant: a sub-folder keyed by its arguments
             if tag != "fine":
@@ -347,7 +348,7 @@ class Run(RunInputs):
 
         def train() -> tuple[LRN, dict]:
             torch.manual_seed(self.cfg.seed)
-            lrn = LRN()
+            lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(self.cfg.steps_supervised, self.cfg.lr_supervised, "supervised", decay=self.cfg.lr_decay)
             return lrn, train_supervised(lrn, self.train_set, stage)
 

@@ -63,6 +63,23 @@ def test_texture_tradeoff_traces_each_family_and_writes_its_files(tmp_path):
     assert "supervised (moving)" in run_script(*args)  # trained now: no flag needed
 
 
+def test_border_diagnosis_prints_whole_and_interior_curves_for_each_padding(tmp_path):
+    settings = ["size=32", "n_train=4", "n_val=4", "n_hq=4", "batch=2", "steps_coarse=2", "steps_prompts=2"]
+    args = ["benchmarks/border_diagnosis.py", "--out", str(tmp_path), "--steps", "4", "--every", "2", "--set"]
+    args += settings
+    refused = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "not trained in" in refused.stderr  # never trains behind the user's back
+    out = run_script(*args, "--train-missing")
+    assert "coarse trained with pad='reflect'" in out and "interior, 8 px in" in out
+    for pad in ("zero", "reflect"):
+        block = out.split(f"fine, pad={pad}:")[1].split("fine, pad=")[0]
+        steps = [int(line.split()[1].rstrip(":")) for line in block.splitlines() if line.strip().startswith("step ")]
+        assert steps == [0, 1, 3, 4], block  # the coarse network, then every 2 steps and the last
+        assert "best step" in block
+    bad = subprocess.run([sys.executable, *args, "--pads", "mirror"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "not paddings" in bad.stderr
+
+
 @pytest.mark.fullmode
 def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     """benchmarks/gpu_check.sh, the one command a borrowed GPU runs, rehearsed on the CPU at a tiny size:

@@ -106,3 +106,26 @@ def test_load_lrn_errors(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a readable"):
         models.load_lrn(tmp_path / "junk.pth")
+
+
+def test_reflect_padding_computes_every_pixel_from_the_scene():
+    """pad="reflect": the outer pixels come from the mirrored scene, never from zeros, with the same weights."""
+    torch.manual_seed(0)
+    zero = models.LRN()
+    mirrored = models.LRN(pad="reflect")
+    mirrored.load_state_dict(zero.state_dict())  # padding is no weight: the same state dict loads
+    with torch.no_grad():
+        flat = torch.ones(1, 50, 24, 24)
+        assert float(zero(flat).std()) > 1e-4  # zero padding: a uniform scene gets a frame
+        assert float(mirrored(flat).std()) < 1e-6  # mirrored: uniform, as the scene
+        x = torch.rand(2, 50, 20, 17)
+        r = models.RECEPTIVE_RADIUS
+        by_hand = zero(torch.nn.functional.pad(x, (r,) * 4, mode="reflect"))[..., r:-r, r:-r]
+        torch.testing.assert_close(mirrored(x), by_hand)
+        assert mirrored(x).shape == (2, 1, 20, 17)
+        # the interior, beyond the radius from every edge, is the same either way
+        torch.testing.assert_close(mirrored(x)[..., r:-r, r:-r], zero(x)[..., r:-r, r:-r])
+    with pytest.raises(ValueError, match="reflect padding by 5 px needs frames larger"):
+        mirrored(torch.rand(1, 50, 5, 40))
+    with pytest.raises(ValueError, match="pad is one of"):
+        models.LRN(pad="mirror")

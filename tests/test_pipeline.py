@@ -121,6 +121,11 @@ def test_stages_are_cached_and_resumed(tmp_path):
             mp.setattr(pipeline, f"train_{name}", record(name))
             stage()
     assert seen == {"coarse": 0.5, "supervised": 0.5}  # the stages train with the decay they are keyed by
+    # the LRN's padding changes every trained network, and each is built with it
+    zero = pipeline.Run(replace(TINY, pad="zero"), tmp_path, progress=False)
+    assert all(zero.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
+    assert run.coarse().pad == TINY.pad == "reflect" and zero.coarse().pad == "zero"
+    assert run.fine().pad == run.supervised().pad == "reflect"
 
 
 def test_cli_pipeline(tmp_path, capsys, monkeypatch):

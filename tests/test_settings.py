@@ -83,6 +83,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("size=8", "size=8 is out of range: it must be in \\[32, 1024\\]"),
         ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
         ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
+        ("pad=mirror", "pad='mirror' is not one of"),
     ],
 )
 def test_out_of_range_settings_are_named(setting, message):
