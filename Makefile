@@ -44,7 +44,7 @@ test: $(VENV)/.installed
 	@$(PY) tests/print_timings.py
 
 test-full: $(VENV)/.installed
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py -m fullmode -q -s -p no:cacheprovider
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py tests/test_benchmarks.py -m fullmode -q -s -p no:cacheprovider
 
 # Needs Debian's chromium: installed here with apt-get when run as root, else `sudo apt-get install -y chromium`.
 test-browser: $(VENV)/.installed

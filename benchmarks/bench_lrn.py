@@ -69,7 +69,7 @@ def variants(device: torch.device, batch: int) -> dict:
     """name → callable running one batch and returning its output (the same weights in every variant)."""
     torch.manual_seed(0)
     x = torch.rand(batch, 50, H, W, device=device) * 4
-    weights = LRN().state_dict()
+    weights = LRN().state_dict()  # the released network as `evaluate` runs it at 250×400: zero padding
 
     def lrn(dtype: torch.dtype = torch.float32, channels_last: bool = False) -> LRN:
         m = LRN()

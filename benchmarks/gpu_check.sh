@@ -15,7 +15,7 @@
 # wheels in .gpu_wheels/ (`make gpu-wheels`, for Python 3.11/3.12) and they are installed offline first.
 # Rehearsal on a CPU (tests/test_benchmarks.py runs it so; every step, tiny sizes):
 #   DEVICE=cpu SETTINGS="n_train=16 …" BENCH_LRN_ARGS="--batches 1" BENCH_TRAIN_ARGS="--steps 2" \
-#   COURSE_ONLY="07" bash benchmarks/gpu_check.sh
+#   COURSE_ONLY="07" INSTALL=0 bash benchmarks/gpu_check.sh
 set -euo pipefail
 OUT=${OUT:-outputs/gpu}
 WORK=${WORK:-outputs/gpu_work}
@@ -30,10 +30,13 @@ SET=()
 ONLY=()
 [ -n "$COURSE_ONLY" ] && read -r -a ONLY <<< "--only $COURSE_ONLY"
 mkdir -p "$OUT" "$WORK"
-if [ -d .gpu_wheels ]; then
+INSTALL=${INSTALL:-1}  # 0: use the Python environment as it is (the CPU rehearsal)
+if [ "$INSTALL" = 1 ] && [ -d .gpu_wheels ]; then
   $PY -m pip install -q --no-index --find-links .gpu_wheels open_clip_torch papermill ipykernel ipywidgets
 fi
-$PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || export PYTHONPATH=$PWD
+if [ "$INSTALL" = 1 ]; then
+  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || export PYTHONPATH=$PWD
+fi
 $PY -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "--pad",
         default="zero",
         choices=["zero", "reflect"],
-        help="LRN padding: zero (the released weights, the official numbers) or reflect (20 px, Spike-Zoo's)",
+        help="LRN padding: zero (the released weights, the official numbers) or reflect (20 px, Spike-Zoo's; "
+        "use it for the course's own networks, trained mirrored: setting pad)",
     )
     p_eval.add_argument("--save-images", type=Path, default=None, metavar="DIR", help="write every image as a PNG")
     p_eval.add_argument("--out", type=Path, default=Path("outputs/evaluate.json"))

@@ -49,6 +49,16 @@ def resolve_fast(fast: bool | None, cuda: bool | None = None, say: bool = True) 
     return chosen
 
 
+#: Settings the notebooks take from their own parameters cell (``course --device``, or the cell itself).
+NOTEBOOK_PARAMETERS = {
+    "clip": "CLIP_NAME",
+    "device": "DEVICE: course --device",
+    "seed": "SEED",
+    "dataset": "DATASET",
+    "download": "DOWNLOAD",
+}
+
+
 def list_notebooks() -> list[Path]:
     """The course notebooks, in reading order."""
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -72,9 +82,14 @@ def run_notebooks(
 
     from .settings import configure
 
+    for item in settings:  # what a notebook sets from its own parameters cell
+        key = item.partition("=")[0].strip()
+        if key in NOTEBOOK_PARAMETERS:
+            raise ValueError(f"{key} is a notebook parameter ({NOTEBOOK_PARAMETERS[key]}), not a --set setting")
     configure("fast" if fast else "full", list(settings))  # a typo fails here, not an hour in
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
+    took_settings = False
     books = list_notebooks()
     if not books:
         raise FileNotFoundError(f"no notebooks found under {NOTEBOOKS}")
@@ -94,6 +109,9 @@ def run_notebooks(
             progress_bar=False,
         )
         times[nb.name] = round(time.perf_counter() - t0, 1)
+        took_settings = took_settings or "SETTINGS" in parameters
         print(f"  {nb.name}: {times[nb.name]:.1f} s", flush=True)
+    if settings and not took_settings:
+        print(f"  note: no notebook run takes settings (only 04–07 do): {' '.join(settings)} not used", flush=True)
     (out / "timings.json").write_text(json.dumps(times, indent=2))
     return times

@@ -115,9 +115,10 @@ def central_frames(spikes: np.ndarray | torch.Tensor, n: int = 200) -> np.ndarra
 def run_lrn(lrn: models.LRN, spikes: np.ndarray, pad: str = "zero") -> torch.Tensor:
     """The LRN's raw output (H, W) for the central 200 frames of a (T, H, W) stream.
 
-    ``pad="zero"``: the network's own zero padding (a dark 1–3 px frame at the border with the released
-    weights); ``"reflect"``: the voxels are reflect-padded by :data:`REFLECT_PAD` px and the output cropped
-    back, so every border pixel sees image-like context.
+    ``pad="zero"``: the network as it is (the released weights' zero padding leaves a dark 1–3 px frame at the
+    border; a course network built with ``models.LRN(pad="reflect")`` mirrors its input by itself);
+    ``"reflect"``: the voxels are reflect-padded by :data:`REFLECT_PAD` px and the output cropped back, so
+    every border pixel sees image-like context.
     """
     if pad not in PADS:
         raise ValueError(f"pad is one of {PADS}, got {pad!r}")

@@ -117,11 +117,13 @@ def save_lrn(lrn: LRN, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_lrn(path: str | os.PathLike, device: str | torch.device = "cpu") -> LRN:
+def load_lrn(path: str | os.PathLike, device: str | torch.device = "cpu", pad: str = "zero") -> LRN:
     """Load an LRN from ours or the authors' released checkpoint (``weights_only=True``, ``strict=True``).
 
     Accepts a plain state dict, one nested under ``"state_dict"``/``"model"``/``"modules"→"lrn"``
-    (our stage checkpoints), and ``module.``-prefixed keys (DataParallel).
+    (our stage checkpoints), and ``module.``-prefixed keys (DataParallel). A state dict holds no padding:
+    ``pad`` is the one the network was trained with ("zero" for the released weights, the setting ``pad``,
+    "reflect" by default, for the course's).
     """
     path = Path(path)
     if not path.is_file():
@@ -138,7 +140,7 @@ def load_lrn(path: str | os.PathLike, device: str | torch.device = "cpu") -> LRN
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    lrn = LRN()
+    lrn = LRN(pad=pad)
     try:
         lrn.load_state_dict(state, strict=True)
     except RuntimeError as err:

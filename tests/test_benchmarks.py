@@ -102,6 +102,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
         BENCH_LRN_ARGS="--batches 1",
         BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
         COURSE_ONLY="07",
+        INSTALL="0",  # the test's own environment, untouched
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),  # its kernel registration stays in the test's folder
         HF_HUB_OFFLINE="1",
     )

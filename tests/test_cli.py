@@ -82,4 +82,6 @@ def test_course_refuses_a_bad_setting_before_any_notebook_runs(tmp_path, monkeyp
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: pytest.fail("a notebook started"))
     with pytest.raises(ValueError, match="n_tran"):
         run_notebooks(tmp_path / "out", fast=False, settings=["n_tran=16"])
+    with pytest.raises(ValueError, match="seed is a notebook parameter \\(SEED\\)"):
+        run_notebooks(tmp_path / "out", fast=False, settings=["seed=1"])  # the notebooks seed from SEED
     assert not (tmp_path / "out").exists()

@@ -129,3 +129,13 @@ def test_reflect_padding_computes_every_pixel_from_the_scene():
         mirrored(torch.rand(1, 50, 5, 40))
     with pytest.raises(ValueError, match="pad is one of"):
         models.LRN(pad="mirror")
+
+
+def test_load_lrn_builds_the_padding_it_is_told(tmp_path):
+    torch.manual_seed(0)
+    trained = models.LRN(pad="reflect")
+    path = models.save_lrn(trained, tmp_path / "course.pth")  # a state dict: no padding in it
+    x = torch.rand(1, 50, 16, 16)
+    with torch.no_grad():
+        assert models.load_lrn(path).pad == "zero"  # the released weights' default
+        torch.testing.assert_close(models.load_lrn(path, pad="reflect")(x), trained(x))
