@@ -38,7 +38,7 @@ def test_the_project_cites_only_what_it_ships():
 
 #: The library's layers, lowest first: a module imports only from its own layer or lower ones (issue #17).
 LAYERS = [
-    ("_tensor", "checkpoints", "hub", "gpu_usage", "augment", "course", "reference"),  # helpers
+    ("_tensor", "checkpoints", "hub", "gpu_usage", "augment", "reference"),  # helpers
     ("physics", "io", "metrics", "nriqa", "viz"),  # the sensor, files, scores, pictures
     ("baselines",),  # TFP, TFI, TFSTP
     ("tradeoff",),  # texture against PSNR (metrics + baselines)
@@ -50,6 +50,7 @@ LAYERS = [
     ("train", "teaching_clip"),  # the stages; the tool that trains the teaching CLIPs
     ("settings", "evaluate", "widgets"),
     ("pipeline",),
+    ("course",),  # the notebooks' modes, and running them (checks settings first)
     ("__main__", "__init__"),  # the command line
 ]
 
