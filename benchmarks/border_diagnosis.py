@@ -31,16 +31,16 @@ def curve(run: Run, pad: str, margin: int, steps: int, every: int) -> list[dict[
     coarse.pad = pad
     rows: list[dict[str, float]] = []
 
-    def measure(net: torch.nn.Module, step: int) -> dict[str, float]:
+    def measure(net: torch.nn.Module) -> dict[str, float]:  # a row at step 0; later steps are relabelled
         s = run.validation_score("coarse", net)  # the coarse stage's presentation (standardised), as fine's
         x, gt, m = run.images("coarse", val, net), val.gt, margin
         inner = float(metrics.aligned_psnr(x[:, m:-m, m:-m], gt[:, m:-m, m:-m]).mean())
         rows.append(
-            dict(step=step, whole=s["aligned_psnr"], interior=inner, texture=s["texture"], accuracy=s["judge_accuracy"])
+            dict(step=0, whole=s["aligned_psnr"], interior=inner, texture=s["texture"], accuracy=s["judge_accuracy"])
         )
         return s
 
-    measure(coarse, 0)
+    measure(coarse)
     fine = copy.deepcopy(coarse)
     defences = replace(cfg.defences, early_stop=False, keep_accuracy=False, keep_texture=False)
     stage = StageConfig(steps, cfg.batch, cfg.lr_fine, seed=cfg.seed, device=str(run.device), progress=False)
@@ -54,7 +54,7 @@ def curve(run: Run, pad: str, margin: int, steps: int, every: int) -> list[dict[
         lam=cfg.lam,
         defences=defences,
         anchor_images=run.images("coarse", run.train_set, coarse),
-        validate=lambda net: measure(net, -1),  # its step is read from the history below
+        validate=measure,
         validate_every=every,
         scale=run.prompt_scale,
         native=run.native_quality,

@@ -12,6 +12,13 @@ import torch  # noqa: E402
 from spikeclip_lite import clip as clip_mod  # noqa: E402
 from spikeclip_lite.clip import Clip, wrap_model  # noqa: E402
 
+#: Full mode's settings at a size 2 CPU cores train in seconds (128×128, native windows, its prompt loss, …):
+#: `make test-full` runs notebooks 04–07 and benchmarks/gpu_check.sh with them.
+SMALL_FULL = (
+    "n_train=16 n_val=8 n_test=16 n_hq=16 batch=4 steps_coarse=10 warmup_steps=10 steps_prompts=5 steps_fine=10 "
+    "steps_supervised=5"
+)
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_FULL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,17 +89,13 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     import tarfile
 
     out, work = tmp_path / "out", tmp_path / "work"
-    tiny = (
-        "n_train=16 n_val=8 n_test=16 n_hq=16 batch=4 steps_coarse=10 warmup_steps=10 steps_prompts=5 "
-        "steps_fine=10 steps_supervised=5"
-    )
     env = dict(
         os.environ,
         OUT=str(out),
         WORK=str(work),
         PY=sys.executable,
         DEVICE="cpu",
-        SETTINGS=tiny,
+        SETTINGS=SMALL_FULL,
         BENCH_LRN_ARGS="--batches 1",
         BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
         COURSE_ONLY="07",

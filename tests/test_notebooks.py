@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_FULL
 
 from spikeclip_lite.course import NOTEBOOKS, list_notebooks
 
@@ -112,11 +113,6 @@ def test_notebook_checks_hold_in_full_mode_on_the_cpu(name, tmp_path):
     print(f"{name} in full mode on the CPU: {time.perf_counter() - t0:.0f} s")
 
 
-#: Full mode's settings (128×128, native windows, its prompt loss, …) at a size 2 CPU cores train in seconds.
-SMALL_FULL = (
-    "n_train=16 n_val=8 n_test=16 n_hq=16 batch=4 steps_coarse=10 warmup_steps=10 steps_prompts=5 steps_fine=10 "
-    "steps_supervised=5"
-)
 #: The notebooks that train, each with the check cells whose claims need full-size training (networks that
 #: learned something): at SMALL_FULL they may fail, with an AssertionError only. `make test` asserts them in
 #: fast mode, and a GPU run (`make test-gpu`) at full size.
