@@ -75,7 +75,7 @@ _COARSE_KEYS = (
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "supervised": ("pad", "steps_supervised", "lr_supervised", "lr_decay"),
     "coarse": _COARSE_KEYS,
-    "prompts": (*_COARSE_KEYS, "n_hq", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
+    "prompts": (*_COARSE_KEYS, "n_hq", "hq_blur", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
 #: Settings that change how fast a run goes, not what it computes: never part of a checkpoint's key.
 _SPEED_KEYS = ("device", "workers", "compile")
@@ -282,8 +282,13 @@ class Run(RunInputs):
         if given is not None and self.stages.trained.get(tag) is not given:
             raise ValueError(f"pass this run's own {tag} stage (run.{tag}()): stages are cached by their settings")
 
+    def prompt_hq_images(self) -> torch.Tensor:
+        """The HQ examples of prompt learning (n_hq, H, W): the clean images low-passed by ``hq_blur`` px."""
+        return baselines.smoothed(self.hq_images, self.cfg.hq_blur) if self.cfg.hq_blur > 0 else self.hq_images
+
     def prompts(self, coarse: LRN | None = None) -> PromptPair:
-        """Stage 2: HQ = unpaired clean images, LQ = coarse outputs + TFP + TFI of the training set."""
+        """Stage 2: HQ = unpaired clean images (low-passed by ``hq_blur``), LQ = coarse outputs + TFP + TFI of
+        the training set."""
         self._own("coarse", coarse)
 
         def train() -> tuple[PromptPair, dict]:
@@ -291,7 +296,8 @@ class Run(RunInputs):
             pair = PromptPair(self.guide)
             lq = torch.cat([self.coarse_train_outputs(coarse), self.train_set.tfp, self.train_set.tfi])
             stage = self.stage(self.cfg.steps_prompts, self.cfg.lr_prompts, "prompts")
-            h = train_prompts(pair, self.guide, self.hq_images, lq, stage, self.prompt_scale, self.native_quality)
+            hq = self.prompt_hq_images()
+            h = train_prompts(pair, self.guide, hq, lq, stage, self.prompt_scale, self.native_quality)
             return pair, h
 
         return self.stages.get("prompts", train)

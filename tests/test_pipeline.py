@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from spikeclip_lite import pipeline, settings
+from spikeclip_lite import metrics, pipeline, settings
 from spikeclip_lite.__main__ import main
 from spikeclip_lite.models import LRN
 from spikeclip_lite.train import Defences, StageConfig
@@ -391,3 +391,18 @@ def test_a_stage_first_asked_for_inside_no_grad_still_trains(tmp_path):
     for a, b in zip(trained.state_dict().values(), plain.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)  # the same training as outside no_grad
     assert any(p.requires_grad for p in trained.parameters())
+
+
+def test_hq_blur_low_passes_the_prompts_clean_examples_and_keys_only_later_stages(tmp_path):
+    run = pipeline.Run(TINY, tmp_path, progress=False)
+    blurred = pipeline.Run(replace(TINY, hq_blur=1.0), tmp_path, progress=False)
+    assert torch.equal(run.prompt_hq_images(), run.hq_images)  # hq_blur = 0: the clean images as they are
+    sharp, soft = run.hq_images, blurred.prompt_hq_images()
+    assert soft.shape == sharp.shape and torch.allclose(soft.mean(), sharp.mean(), atol=1e-3)  # a low-pass
+    assert metrics.hf_share(soft).mean() < 0.5 * metrics.hf_share(sharp).mean()
+    assert blurred.stage_dir("coarse") == run.stage_dir("coarse")
+    assert blurred.stage_dir("supervised") == run.stage_dir("supervised")
+    assert blurred.stage_dir("prompts") != run.stage_dir("prompts")
+    assert blurred.stage_dir("fine") != run.stage_dir("fine")
+    with pytest.raises(ValueError, match="hq_blur"):
+        settings.configure("fast", ["hq_blur=-1"])
