@@ -406,3 +406,17 @@ def test_hq_blur_low_passes_the_prompts_clean_examples_and_keys_only_later_stage
     assert blurred.stage_dir("fine") != run.stage_dir("fine")
     with pytest.raises(ValueError, match="hq_blur"):
         settings.configure("fast", ["hq_blur=-1"])
+
+
+def test_prompt_learning_trains_on_the_blurred_clean_images(tmp_path, monkeypatch):
+    seen = {}
+
+    def spy(pair, clip, hq_images, lq_images, *args, **kwargs):
+        seen["hq"] = hq_images.clone()
+        return {}
+
+    monkeypatch.setattr(pipeline, "train_prompts", spy)
+    run = pipeline.Run(replace(TINY, hq_blur=1.5), tmp_path, progress=False)
+    run.prompts()
+    assert torch.equal(seen["hq"], run.prompt_hq_images())
+    assert not torch.allclose(seen["hq"], run.hq_images)
