@@ -207,6 +207,10 @@ class RunInputs:
             else make_hq_images(self.cfg.n_hq, self.cfg.size)
         )
 
+    def prompt_hq_images(self) -> torch.Tensor:
+        """The HQ examples of prompt learning (n_hq, H, W): the clean images low-passed by ``hq_blur`` px."""
+        return baselines.smoothed(self.hq_images, self.cfg.hq_blur) if self.cfg.hq_blur > 0 else self.hq_images
+
     def eval_set(self, split: str = "test") -> SpikeSet:
         """The scenes scores are computed on: the test set, or ``"val"`` for tuning."""
         if split not in ("test", "val"):
@@ -282,13 +286,8 @@ class Run(RunInputs):
         if given is not None and self.stages.trained.get(tag) is not given:
             raise ValueError(f"pass this run's own {tag} stage (run.{tag}()): stages are cached by their settings")
 
-    def prompt_hq_images(self) -> torch.Tensor:
-        """The HQ examples of prompt learning (n_hq, H, W): the clean images low-passed by ``hq_blur`` px."""
-        return baselines.smoothed(self.hq_images, self.cfg.hq_blur) if self.cfg.hq_blur > 0 else self.hq_images
-
     def prompts(self, coarse: LRN | None = None) -> PromptPair:
-        """Stage 2: HQ = unpaired clean images (low-passed by ``hq_blur``), LQ = coarse outputs + TFP + TFI of
-        the training set."""
+        """Stage 2: HQ = unpaired clean images (:meth:`prompt_hq_images`), LQ = coarse outputs + TFP + TFI."""
         self._own("coarse", coarse)
 
         def train() -> tuple[PromptPair, dict]:
