@@ -144,7 +144,12 @@ FULL = replace(
     steps_supervised=2000,  # as many steps as the coarse stage: the bound trains as long as the method
     # The full-size fixes (128² proxy, validation scenes; docs/full_size.md):
     class_after=2000,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
-    defences=Defences(anchor_blur=1.5),  # the fine stage's anchor holds a 1.5 px low-pass of the coarse output
+    # The anchor holds a 1.5 px low-pass of the coarse output, at 100× the prompt loss's weight: at 1× it held
+    # little (the prompt term dominated the gradient), the low-passed output drifted from the coarse one step
+    # after step, and aligned PSNR fell after its peak while the judge kept later steps. Proxy
+    # validation, seeds 0/1/2, fine − coarse at the kept step, moving: +0.23/+0.34/+0.38 dB → +0.67/+0.59/+0.53
+    # (static +0.50/+0.48/+0.28 → +0.36/+0.26/+0.34; 30×: moving as 100×, static lower; 300×: less).
+    defences=Defences(anchor_blur=1.5, anchor=100.0),  # (the reason: the comment above)
     # the guide's 64² input saw 128² outputs shrunk, so their texture was invisible to it, and at logit scale
     # 100 the learned prompts put P(HQ) at 0.000 for every output, so −P(HQ) had no gradient. Fine − coarse:
     # +0.00 dB → +1.45 dB on moving scenes.
@@ -154,7 +159,7 @@ FULL = replace(
     class_enough=1.0,  # the fine stage's plain cross-entropy (its fixes above were measured with it)
     # The HQ prompt learns "clean", not "sharp": at 128² the coarse outputs are sharper and noisier than the clean
     # images blurred by 1 px. Proxy validation, fine − coarse at the step the judge keeps, seeds 0/1/2: +0.38/+0.15/
-    # +0.07 dB → +0.37/+0.41/+0.33 (seed 2 only: hq_blur 0.5 as 0, 1.5 +0.32). At 64² (fast, long) it does not help.
+    # +0.07 dB → +0.37/+0.41/+0.33 (seed 2 only: hq_blur 0.5 as 0, 1.5 +0.32). At 64² it helps only with a 100× anchor.
     hq_blur=1.0,  # blur the clean images by 1 px for prompt learning (the reason: the comment above)
 )
 
@@ -172,7 +177,12 @@ LONG = replace(
     steps_fine=300,  # 5× fast; early stopping keeps the judge's best step
     steps_supervised=1500,  # as long as the coarse stage
     class_after=1500,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
-    defences=Defences(anchor_blur=1.5),  # the anchor lets the prompt loss remove noise below 1.5 px (README)
+    # The anchor lets the prompt loss remove noise below 1.5 px (README), at 100× as in full mode, and the prompts
+    # learn "clean" from clean images blurred by 1 px: validation (48 scenes), fine − coarse at the kept step,
+    # moving | static: anchor 1 and no blur −0.04 | −0.06 dB; 100 alone +0.04 | +0.04; 100 with 1 px +0.17 | +0.02
+    # (0.5 px: +0.03 | +0.05). With anchor 1, 1 px smoothed on and lost 1.5 dB by step 300.
+    defences=Defences(anchor_blur=1.5, anchor=100.0),  # (the reason: the comment above)
+    hq_blur=1.0,  # (the reason: the comment above)
     class_enough=1.0,  # the fine stage's plain cross-entropy, as the long run's earlier tables used
 )
 

@@ -88,7 +88,9 @@ class Defences:
         standardise: feed CLIP a per-image standardised output, so brightness and
             contrast are not free channels to push the score with.
         anchor: weight of an L1 anchor to a fidelity target (the coarse output), relative
-            to λ (the anchor term is ``anchor · λ · L1``, so it scales with the prompt loss).
+            to λ (the anchor term is ``anchor · λ · L1``, so it scales with the prompt loss). At 1 the
+            prompt term dominates the gradient and the low-passed output drifts; the full and long presets
+            use 100, which holds it (docs/full_size.md).
         early_stop: keep the fine-stage weights that score best on the validation set
             under the *judge* CLIP (never the guide).
         anchor_blur: compare with the anchor through a Gaussian low-pass of this std (pixels),

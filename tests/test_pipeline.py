@@ -44,7 +44,8 @@ def test_run_pipeline_writes_metrics_and_figures(tmp_path):
     assert saved["settings"]["guide_clip"].startswith("teaching-guide")
     assert (tmp_path / "gallery.png").exists() and (tmp_path / "training_curves.png").exists()
     assert "| fine | moving |" in pipeline.format_table(table)
-    assert set(saved["paired"]) == {"fine - coarse", "fine - TFI smoothed", "coarse - TFI smoothed"}
+    pairs = {"fine - coarse", "fine - TFI smoothed", "coarse - TFI smoothed", "fine - supervised"}
+    assert set(saved["paired"]) == pairs
     gap = saved["paired"]["fine - coarse"]["moving"]
     assert gap["n"] == int(pipeline.Run(TINY, tmp_path, progress=False).test_set.moving.sum()) and gap["se"] >= 0
     # the fine stage's validation curve: the judge's score chooses; PSNR and texture are logged beside it

@@ -1,11 +1,12 @@
 """The training stages on a tiny problem with a random teaching-architecture CLIP (fast)."""
 
+import copy
 import math
 
 import pytest
 import torch
 
-from spikeclip_lite import checkpoints, data, train
+from spikeclip_lite import checkpoints, data, metrics, train
 from spikeclip_lite.models import LRN
 from spikeclip_lite.prompts import PromptPair
 from spikeclip_lite.spike_data import make_hq_images, make_spike_set
@@ -329,3 +330,34 @@ def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp
     assert checkpoints.load_checkpoint(tmp_path / "b" / "supervised.pt")["optimizer"]["param_groups"][0]["lr"] == 2.5e-4
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_a_strong_anchor_holds_the_low_passed_output_where_a_weak_one_lets_it_drift(tmp_path, tiny_clip, tiny_set):
+    """The anchor is anchor · λ · L1(low-pass(output), low-pass(coarse)): whatever else pushes the network (here
+    the class loss of a random tiny CLIP, whose prompt loss has no gradient; λ small so that the push wins at
+    anchor 1), a 100× heavier anchor holds the low-passed output near the coarse one (the full preset's
+    reason for anchor = 100: at 1 the proxy's outputs drifted step after step)."""
+    torch.manual_seed(0)
+    start = LRN()
+    coarse = train.reconstruct(start, tiny_set.voxels, standardise=True)
+    pair = PromptPair(tiny_clip)
+    drift = {}
+    for weight in (1.0, 100.0):
+        lrn = copy.deepcopy(start)
+        train.train_fine(
+            lrn,
+            tiny_clip,
+            pair,
+            tiny_set,
+            data.CLASSES,
+            cfg(tmp_path / str(weight), 12, lr=1e-3),
+            lam=1e-3,
+            defences=train.Defences(anchor=weight, anchor_blur=1.5, early_stop=False),
+            anchor_images=coarse,
+            form="log",
+        )
+        new = train.reconstruct(lrn, tiny_set.voxels, standardise=True)
+        drift[weight] = float(
+            (metrics.lowpass(new.unsqueeze(1), 1.5) - metrics.lowpass(coarse.unsqueeze(1), 1.5)).abs().mean()
+        )
+    assert drift[100.0] < 0.6 * drift[1.0], drift
