@@ -87,7 +87,7 @@ class PipelineConfig:
     # learning. Sharp clean images against coarse outputs teach the HQ prompt "sharp" as well as "clean", and a
     # fine stage pushed towards "sharp" paints detail it cannot know. Blurred by 1 px they differ from the
     # LQ images mostly in noise. 1200-step 128² proxy, validation, fine − coarse at the step the judge
-    # keeps: +0.07 → +0.33 dB with seed 2 (docs/full_size.md, "What the HQ prompt learns").
+    # keeps, all 24 scenes: +0.07 → +0.33 dB with seed 2 (docs/full_size.md, "What the HQ prompt learns").
     hq_blur: float = 0.0
     fidelity_blur: float = 0.0  # compare output and target through a Gaussian low-pass of this std (pixels)
     # The coarse stage's fidelity target, after a Gaussian low-pass of fidelity_denoise pixels: "tfi" (TFI as the
@@ -158,8 +158,9 @@ FULL = replace(
     prompt_loss="log",  # −log P(HQ): keeps a gradient where P(HQ) ≈ 0
     class_enough=1.0,  # the fine stage's plain cross-entropy (its fixes above were measured with it)
     # The HQ prompt learns "clean", not "sharp": at 128² the coarse outputs are sharper and noisier than the clean
-    # images blurred by 1 px. Proxy validation, fine − coarse at the step the judge keeps, seeds 0/1/2: +0.38/+0.15/
-    # +0.07 dB → +0.37/+0.41/+0.33 (seed 2 only: hq_blur 0.5 as 0, 1.5 +0.32). At 64² it helps only with a 100× anchor.
+    # images blurred by 1 px. Proxy validation (all 24 scenes), fine − coarse at the kept step, seeds 0/1/2:
+    # +0.38/+0.15/+0.07 dB → +0.37/+0.41/+0.33 (seed 2 only: hq_blur 0.5 as 0, 1.5 +0.32). At 64² it helps only
+    # with a 100× anchor.
     hq_blur=1.0,  # blur the clean images by 1 px for prompt learning (the reason: the comment above)
 )
 
