@@ -98,6 +98,9 @@ class Defences:
         keep_accuracy: early stopping keeps only weights whose judge accuracy on the validation set is at
             least the starting (coarse) network's, which is itself a candidate: a step that buys judge
             quality with the class is never chosen, and the fine stage may end where it started.
+        accuracy_slack: how far below the starting network's judge accuracy a candidate may fall under
+            ``keep_accuracy`` (a fraction of the validation scenes; 0 = not at all). A guard cannot resolve less
+            than one scene: with 48 scenes, 0.02 is still "not at all".
         keep_texture: likewise, a step is kept only if its validation outputs' mean high-frequency share
             (:func:`metrics.hf_share`, no ground truth) is at most the starting network's: a step that buys
             the judge's score with added fine texture (the CLIP-fooling kind) is never chosen.
@@ -109,6 +112,7 @@ class Defences:
     early_stop: bool = True
     anchor_blur: float = 0.0
     keep_accuracy: bool = True
+    accuracy_slack: float = 0.0
     keep_texture: bool = True
 
     @classmethod
@@ -502,7 +506,7 @@ def train_fine(
     it must return a dict holding ``GUARD`` ("judge_accuracy"), with ``defences.keep_texture`` one holding
     ``TEXTURE_GUARD`` ("hf_share"): the starting network is validated too (at the first validation, logged as
     step 0) and is the first candidate, and a later step is a candidate only if its ``GUARD`` is at least the
-    starting network's and its ``TEXTURE_GUARD`` at most.
+    starting network's (less ``defences.accuracy_slack``) and its ``TEXTURE_GUARD`` at most.
     """
     dev = _device(cfg)
     defences = defences or Defences()
@@ -542,7 +546,12 @@ def train_fine(
         if step == 0:
             loop.extra["guard_start"] = {k: float(measures[k]) for k in guards}
         start_values = loop.extra.get("guard_start", {})
-        eligible = all(sign * (float(measures[k]) - start_values[k]) >= 0 for k, (sign, _) in guards.items())
+        # +1e-6: accuracies arrive rounded to float32 (0.98 → 0.98000002, 0.96 → 0.95999998), and 0.96 must pass
+        # 0.98 − 0.02; one scene is 1/n_val of the accuracy, far above 1e-6, so no real loss slips through
+        slack = {GUARD: defences.accuracy_slack + 1e-6}
+        eligible = all(
+            sign * (float(measures[k]) - start_values[k]) + slack.get(k, 0.0) >= 0 for k, (sign, _) in guards.items()
+        )
         if defences.early_stop and eligible and (best is None or score > best["score"]):
             state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             best = loop.extra["best"] = {"score": score, "step": step, "state": state}

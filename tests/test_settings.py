@@ -17,6 +17,10 @@ def test_full_settings_are_larger():
 def test_long_preset_is_the_cpu_stand_in_for_full_mode():
     assert LONG.steps_coarse > FAST.steps_coarse and LONG.size == FAST.size
     assert LONG.defences.anchor_blur > 0 and FULL.defences.anchor_blur > 0 and FAST.defences.anchor_blur == 0
+    # long's accuracy slack lets whole scenes go (a slack below one scene would be the strict guard in disguise);
+    # fast and full keep the strict guard
+    assert 1 / LONG.n_val <= LONG.defences.accuracy_slack <= 0.02
+    assert FAST.defences.accuracy_slack == 0 and FULL.defences.accuracy_slack == 0
 
 
 def test_every_preset_coarse_stage_learns_from_the_spikes_alone():

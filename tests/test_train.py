@@ -101,6 +101,23 @@ def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_c
         fine_judged(tmp_path / "plain", tiny_clip, tiny_set, [1.0, 2.0, 3.0, 4.0, 5.0])
 
 
+def test_accuracy_slack_lets_a_candidate_fall_that_far_and_no_further(tmp_path, tiny_clip, tiny_set):
+    """``accuracy_slack``: a step may lose at most that fraction of the start's judge accuracy (100 scenes: two)."""
+
+    def best(folder, slack, accuracies):  # each step scores higher on the judge than the last
+        steps = [{"score": 1.0 + i, "judge_accuracy": a, "hf_share": 0.1} for i, a in enumerate(accuracies)]
+        return fine_judged(tmp_path / folder, tiny_clip, tiny_set, steps, accuracy_slack=slack)["best_step"]
+
+    accuracies = [1.0, 0.99, 0.98, 0.97, 0.96]  # one more of 100 scenes lost at each step
+    assert best("strict", 0.0, accuracies) == [0.0]
+    assert best("two", 0.02, accuracies) == [2.0]  # 0.98 = 1.00 − 0.02 passes despite rounding; 0.97 does not
+    # as the judge reports them, in float32: 0.98 → 0.96 is two scenes, so it passes too
+    f32 = [float(torch.tensor(a, dtype=torch.float32)) for a in (0.98, 0.97, 0.96, 0.95, 0.94)]
+    assert best("f32", 0.02, f32) == [2.0]
+    # with 48 scenes one scene is 0.0208: a 0.02 slack still lets none go
+    assert best("48", 0.02, [1.0, 47 / 48, 47 / 48, 47 / 48, 47 / 48]) == [0.0]
+
+
 def test_keep_texture_never_chooses_a_step_that_added_texture(tmp_path, tiny_clip, tiny_set):
     """Early stopping with ``keep_texture``: a later step is a candidate only if its outputs' mean
     high-frequency share (no ground truth) is at most the starting network's; either guard can be off."""
