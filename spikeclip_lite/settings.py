@@ -164,11 +164,11 @@ FULL = replace(
     hq_blur=1.0,  # blur the clean images by 1 px for prompt learning (the reason: the comment above)
 )
 
-#: A longer CPU run (30–60 min on 2 cores) that stands in for full mode where no GPU is at hand.
+#: A longer CPU run (40–65 min on 2 cores) that stands in for full mode where no GPU is at hand.
 LONG = replace(
     FAST,
     n_train=800,  # 8× the scenes, at fast mode's image size so that 2 cores manage
-    n_val=100,  # as full mode (48 until 2026-12-06): one scene is 1 % of the accuracy, so the slack below is 2
+    n_val=100,  # as full mode (48 until 2026-12-06): a scene is 1 % of the accuracy, so the slack below is 2 scenes
     n_test=200,  # a scene is 0.5 % of the accuracy
     n_hq=400,  # half the training-set size, as in full mode
     batch=16,  # 2× fast: fewer, larger steps make better use of the cores
