@@ -17,7 +17,7 @@ help:
 	@echo "make test-full - 01–03 in full mode on the CPU; 04–07 in full mode at a small size (CI runs it)"
 	@echo "make test-browser - the widget notebooks in JupyterLab + headless Chromium: every control moved (screenshots in $(OUT)/browser)"
 	@echo "make lab    - open JupyterLab on the notebooks"
-	@echo "make bench  - vectorised code vs plain loop references, spike-set storage, LRN inference, training throughput"
+	@echo "make bench  - vectorised code vs plain loop references, spike-set storage, LRN inference, training throughput, fast mode's training step"
 	@echo "make test-gpu - every notebook in full mode on CUDA into $(OUT)/gpu/ (needs a GPU)"
 	@echo "make gpu-wheels - wheels a bare GPU image lacks, for benchmarks/gpu_check.sh, into .gpu_wheels/"
 	@echo "make lint   - ruff"
@@ -61,6 +61,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench.py
 	$(PY) benchmarks/bench_lrn.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_windows.py
 
 # Every notebook in FULL mode on CUDA (papermill -p FAST False -p DEVICE cuda) → outputs/gpu/
 test-gpu: $(VENV)/.installed

@@ -70,10 +70,11 @@ _COARSE_KEYS = (
     "fidelity_window",
     "class_enough",
     "class_after",
+    "crop",
 )
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "supervised": ("pad", "steps_supervised", "lr_supervised", "lr_decay"),
+    "supervised": ("pad", "crop", "steps_supervised", "lr_supervised", "lr_decay"),
     "coarse": _COARSE_KEYS,
     "prompts": (*_COARSE_KEYS, "n_hq", "hq_blur", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
@@ -270,7 +271,7 @@ class Run(RunInputs):
             lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse", decay=c.lr_decay)
             terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
-            h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, **terms)
+            h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, crop=c.crop, **terms)
             return lrn, h
 
         return self.stages.get("coarse", train)
@@ -355,7 +356,7 @@ class Run(RunInputs):
             torch.manual_seed(self.cfg.seed)
             lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(self.cfg.steps_supervised, self.cfg.lr_supervised, "supervised", decay=self.cfg.lr_decay)
-            return lrn, train_supervised(lrn, self.train_set, stage)
+            return lrn, train_supervised(lrn, self.train_set, stage, self.cfg.crop)
 
         return self.stages.get("supervised", train)
 

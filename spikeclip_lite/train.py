@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import baselines, losses
@@ -29,7 +30,7 @@ from .augment import augment, random_crop
 from .checkpoints import load_or_set_aside, save_checkpoint
 from .clip import Clip, resolve_device
 from .metrics import lowpass
-from .models import LRN, voxel_rate
+from .models import LRN, RECEPTIVE_RADIUS, voxel_rate
 from .prompts import PromptPair
 from .spike_data import SpikeSet, unpack_spikes
 
@@ -50,6 +51,7 @@ __all__ = [
     "tfi_one_gain",
     "LOG_EVERY",
     "lr_at",
+    "random_windows",
 ]
 
 
@@ -315,6 +317,30 @@ def quality_views(images: torch.Tensor, size: int, native: bool, gen: torch.Gene
     return random_crop(x, size, gen) if native else x
 
 
+def random_windows(
+    voxels: torch.Tensor, targets: torch.Tensor, size: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random ``size``×``size`` window of each scene's output, for a stage whose loss is per pixel:
+    voxels (B, 50, H, W) → the voxels that window needs, (B, 50, size+2r, size+2r) with r =
+    :data:`models.RECEPTIVE_RADIUS` (mirrored at the frame's edges, as ``LRN(pad="reflect")`` sees them), and
+    targets (B, 1, H, W) → (B, 1, size, size). ``lrn(voxels, context=True)`` then gives exactly the whole
+    frame's output on the window: the same loss, estimated on fewer pixels, for less work (fast mode's
+    ``crop``). Offsets come from the CPU generator ``gen`` (reproducible on any device)."""
+    B, _, H, W = voxels.shape
+    if not 0 < size <= min(H, W):
+        raise ValueError(f"window size {size} must be within 1–{min(H, W)} (the frame is {H}×{W})")
+    if targets.shape != (B, 1, H, W):
+        raise ValueError(f"targets must be (B, 1, H, W) = {(B, 1, H, W)}, got {tuple(targets.shape)}")
+    r = RECEPTIVE_RADIUS
+    padded = F.pad(voxels, (r, r, r, r), mode="reflect")
+    top = torch.randint(0, H - size + 1, (B,), generator=gen).tolist()
+    left = torch.randint(0, W - size + 1, (B,), generator=gen).tolist()
+    corners = list(zip(top, left, strict=True))
+    vox = torch.stack([padded[i, :, t : t + size + 2 * r, c : c + size + 2 * r] for i, (t, c) in enumerate(corners)])
+    tgt = torch.stack([targets[i, :, t : t + size, c : c + size] for i, (t, c) in enumerate(corners)])
+    return vox, tgt
+
+
 def smoothed_rate(voxels: torch.Tensor, half_window: int, denoise: float, frames_per_bin: int = 4) -> torch.Tensor:
     """The coarse stage's "rate" target before its gain: the firing rate of the middle ``2·half_window``
     frames (:func:`models.voxel_rate`) low-passed by ``denoise`` pixels, (B, bins, H, W) → (B, 1, H, W)."""
@@ -371,6 +397,7 @@ def train_coarse(
     fidelity_target: str = "tfi",
     fidelity_window: int = 24,
     class_after: int = 0,
+    crop: int = 0,
 ) -> dict[str, list[float]]:
     """Stage 1: an L1 to a fidelity target (TFI, the paper's lead, in one of two scales, or the smoothed firing
     rate) plus, from
@@ -389,7 +416,10 @@ def train_coarse(
     rate over the middle ``2·fidelity_window`` frames, :func:`smoothed_rate`: linear in the voxels, but it
     smears motion over those frames). ``fidelity_denoise`` (pixels): the target after a
     Gaussian low-pass of this std (a classical denoised estimate). ``class_after``: steps of the fidelity
-    term alone before the class loss joins (0 = from the first step, the paper's lead).
+    term alone before the class loss joins (0 = from the first step, the paper's lead). ``crop``: while the
+    fidelity term is alone, each step computes it on one random ``crop``×``crop`` window of each scene
+    (:func:`random_windows`; 0 = the whole frame): the same per-pixel loss for less work. The class loss needs
+    whole images: from ``class_after`` on, every step sees them.
     """
     if fidelity_target not in FIDELITY_TARGETS:
         raise ValueError(f"fidelity_target is one of {FIDELITY_TARGETS}, got {fidelity_target!r}")
@@ -408,13 +438,16 @@ def train_coarse(
     for idx in loop.batches():
         lrn.train()
         vox = data.voxel_batch(idx, dev)
-        with autocast(dev):
-            out = model(vox)
         if fidelity_target == "rate":
             rate = smoothed_rate(vox, fidelity_window, fidelity_denoise, data.n_frames // vox.shape[1])
             target = (gain * rate).clamp(0, 1)
         else:
             target = images[idx]
+        windows = bool(crop) and loop.step < class_after
+        if windows:
+            vox, target = random_windows(vox, target, crop, loop.gen)
+        with autocast(dev):
+            out = model(vox, context=windows)
         if loop.step >= class_after:
             feats = _clip_features(clip, out, defences, loop.gen)
             l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
@@ -587,16 +620,20 @@ def train_fine(
     return loop.history
 
 
-def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig) -> dict[str, list[float]]:
-    """The upper bound: L1 to the ground truth at the key frame (not allowed to SpikeCLIP)."""
+def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig, crop: int = 0) -> dict[str, list[float]]:
+    """The upper bound: L1 to the ground truth at the key frame (not allowed to SpikeCLIP). ``crop``: each step
+    on one random ``crop``×``crop`` window of each scene (:func:`random_windows`; 0 = the whole frame)."""
     dev = _device(cfg)
     model, data = on_device(lrn, train_set, cfg)
     loop = _Loop("supervised", list(lrn.parameters()), cfg, len(data), {"lrn": lrn})
     for idx in loop.batches():
         lrn.train()
+        vox, target = data.voxel_batch(idx, dev), data.gt[idx].unsqueeze(1)
+        if crop:
+            vox, target = random_windows(vox, target, crop, loop.gen)
         with autocast(dev):
-            out = model(data.voxel_batch(idx, dev))
-        loss = losses.warmup_loss(out.float(), data.gt[idx].unsqueeze(1))
+            out = model(vox, context=bool(crop))
+        loss = losses.warmup_loss(out.float(), target)
         loop.update(loss)
         loop.log(loss=loss)
     lrn.eval()

@@ -26,6 +26,28 @@ def test_classical_table_prints_the_smoothed_baseline_and_the_floor(tmp_path):
     assert "4 test scenes at 32²" in out
 
 
+def test_bench_windows_times_the_step_three_ways_and_the_unpadded_one_changes_nothing(tmp_path):
+    out = run_script(
+        "benchmarks/bench_windows.py",
+        "--size",
+        "24",
+        "--batch",
+        "2",
+        "--crop",
+        "12",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "bench_windows.json").read_text())["rows"]}
+    assert list(rows) == ["reference", "unpadded convolutions", "12² windows"] and "| 12² windows |" in out
+    assert rows["reference"]["speedup"] == 1.0 and rows["reference"]["weight_diff"] == 0.0
+    assert rows["unpadded convolutions"]["weight_diff"] < 1e-6  # the same training, less work
+    assert rows["12² windows"]["weight_diff"] > 1e-4  # other pixels, other weights
+    assert all(r["ms_per_step"] > 0 for r in rows.values())
+
+
 def test_fidelity_fit_compares_the_targets():
     out = run_script(
         "benchmarks/fidelity_fit.py", "--steps", "25", "--scenes", "8", "--val-scenes", "4", "--targets", "rate,tfi"

@@ -19,6 +19,26 @@ def test_ssim_identity_and_degradation(rng):
     assert metrics.ssim(noisy, a) < 0.9
 
 
+def test_ssim_is_wang_et_al_with_the_whole_2d_window(rng):
+    """The separable computation equals SSIM written out with the 11×11 Gaussian window (a plain reference)."""
+    a, b = rng.random((2, 20, 23)), rng.random((2, 20, 23))
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = 0.01**2, 0.03**2
+    want = []
+    for x, y in zip(a, b, strict=True):
+        vals = []
+        for i in range(20 - 10):
+            for j in range(23 - 10):
+                px, py = x[i : i + 11, j : j + 11], y[i : i + 11, j : j + 11]
+                mx, my = (w * px).sum(), (w * py).sum()
+                vx, vy = (w * px * px).sum() - mx**2, (w * py * py).sum() - my**2
+                cxy = (w * px * py).sum() - mx * my
+                vals.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2)))
+        want.append(np.mean(vals))
+    np.testing.assert_allclose(metrics.ssim(a, b), want, rtol=0, atol=1e-6)  # float32 out, float64 inside
+
+
 def test_aligned_psnr_ignores_gain_and_offset(rng):
     a = rng.random((24, 24))
     assert metrics.aligned_psnr(0.2 * a + 0.05, a) > 100

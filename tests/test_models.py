@@ -131,6 +131,32 @@ def test_reflect_padding_computes_every_pixel_from_the_scene():
         models.LRN(pad="mirror")
 
 
+def test_a_window_with_context_is_the_frames_own_output_there():
+    """context=True: a window carrying r pixels of the frame a side gives the frame's output on its inner
+    pixels, and the same gradients as the whole frame's output cropped (what training on windows relies on)."""
+    torch.manual_seed(0)
+    lrn, r = models.LRN(pad="reflect"), models.RECEPTIVE_RADIUS
+    x = torch.rand(2, 50, 32, 28)
+    padded = torch.nn.functional.pad(x, (r,) * 4, mode="reflect")
+    top, left, size = 7, 3, 12
+    window = padded[..., top : top + size + 2 * r, left : left + size + 2 * r]
+    out = lrn(window, context=True)
+    assert out.shape == (2, 1, size, size)
+    whole = lrn(x)[..., top : top + size, left : left + size]
+    torch.testing.assert_close(out, whole)
+    out.square().mean().backward()
+    grads = [p.grad.clone() for p in lrn.parameters()]
+    lrn.zero_grad()
+    whole = lrn(x)[..., top : top + size, left : left + size]
+    whole.square().mean().backward()
+    for got, want in zip(grads, (p.grad for p in lrn.parameters()), strict=True):
+        torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="must be larger than 10 px"):
+        lrn(torch.rand(1, 50, 10, 30), context=True)
+    with pytest.raises(ValueError, match="context=True needs pad='reflect'"):
+        models.LRN()(window, context=True)
+
+
 def test_load_lrn_builds_the_padding_it_is_told(tmp_path):
     torch.manual_seed(0)
     trained = models.LRN(pad="reflect")

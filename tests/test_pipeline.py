@@ -26,6 +26,7 @@ TINY = replace(
     steps_fine=3,
     steps_supervised=3,
     warmup_steps=2,
+    crop=16,  # windows of the 32² scenes, as fast mode's 32 of 64²
     clip="teaching",
     device="cpu",
 )
@@ -105,14 +106,18 @@ def test_stages_are_cached_and_resumed(tmp_path):
     more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
     assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert pipeline.Run(replace(TINY, n_val=TINY.n_val + 1), tmp_path).stage_dir("fine") != run.stage_dir("fine")
+    # crop changes the two stages that train on windows (and all that follow the coarse one)
+    whole = pipeline.Run(replace(TINY, crop=0), tmp_path, progress=False)
+    assert all(whole.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     # lr_decay changes the two stages whose rate it lowers (and all that follow the coarse one)
     decayed = pipeline.Run(replace(TINY, lr_decay=0.5), tmp_path, progress=False)
     assert all(decayed.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
-    seen = {}
+    seen, crops = {}, {}
 
     def record(name):
         def stop(lrn, *args, **kwargs):
             seen[name] = next(a for a in args if isinstance(a, StageConfig)).decay
+            crops[name] = kwargs["crop"] if "crop" in kwargs else args[-1]
             raise KeyboardInterrupt
 
         return stop
@@ -122,8 +127,9 @@ def test_stages_are_cached_and_resumed(tmp_path):
             mp.setattr(pipeline, f"train_{name}", record(name))
             stage()
     assert seen == {"coarse": 0.5, "supervised": 0.5}  # the stages train with the decay they are keyed by
+    assert crops == {"coarse": 16, "supervised": 16}  # and on the windows they are keyed by
     # the LRN's padding changes every trained network, and each is built with it
-    zero = pipeline.Run(replace(TINY, pad="zero"), tmp_path, progress=False)
+    zero = pipeline.Run(replace(TINY, pad="zero", crop=0), tmp_path, progress=False)
     assert all(zero.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert run.coarse().pad == TINY.pad == "reflect" and zero.coarse().pad == "zero"
     assert run.fine().pad == run.supervised().pad == "reflect"

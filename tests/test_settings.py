@@ -88,8 +88,18 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("defences.anchor=-1", "defences.anchor=-1.0 is out of range"),
         ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
         ("pad=mirror", "pad='mirror' is not one of"),
+        ("crop=65", "crop=65 is larger than the images \\(size=64\\)"),
+        ("pad=zero", "crop=32 needs pad=reflect"),
     ],
 )
 def test_out_of_range_settings_are_named(setting, message):
     with pytest.raises(ValueError, match=message):
         configure("fast", [setting])
+
+
+def test_only_fast_mode_trains_on_windows():
+    """Fast mode's coarse and supervised stages train on 32² windows (make run's 3 minutes); the measured
+    full and long presets keep whole frames; with the authors' zero padding, crop=0 runs."""
+    assert FAST.crop == 32 and FULL.crop == 0 and LONG.crop == 0
+    assert configure("fast", ["pad=zero", "crop=0"]).pad == "zero"
+    assert configure("full", ["pad=zero"]).pad == "zero"

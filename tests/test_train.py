@@ -305,6 +305,48 @@ def test_class_after_keeps_the_guide_out_of_the_first_steps(tmp_path, tiny_clip,
     assert calls == [] and h["class_loss"] == [0.0, 0.0, 0.0] and all(v > 0 for v in h["warmup"])
 
 
+def test_random_windows_are_the_frames_own_output_and_its_target_there():
+    """Each window's voxels give, through the LRN, exactly the whole frame's output on the window whose
+    target comes with them (the per-pixel loss is unchanged, only estimated on fewer pixels)."""
+    torch.manual_seed(0)
+    lrn = LRN(pad="reflect")
+    vox = torch.rand(3, 50, 24, 20)
+    with torch.no_grad():
+        whole = lrn(vox)  # as a target: a window's output must equal its target
+        w_vox, w_target = train.random_windows(vox, whole, 8, torch.Generator().manual_seed(1))
+        assert w_vox.shape == (3, 50, 18, 18) and w_target.shape == (3, 1, 8, 8)
+        torch.testing.assert_close(lrn(w_vox, context=True), w_target)
+    corners = {
+        tuple(train.random_windows(vox, whole, 8, torch.Generator().manual_seed(k))[1][0, 0, 0, :2].tolist())
+        for k in range(6)
+    }
+    assert len(corners) > 1  # the offsets are drawn, not fixed
+    with pytest.raises(ValueError, match="window size 30 must be within 1–20"):
+        train.random_windows(vox, whole, 30, torch.Generator())
+    with pytest.raises(ValueError, match="targets must be"):
+        train.random_windows(vox, whole[:, :, :10], 8, torch.Generator())
+
+
+def test_crop_trains_on_windows_until_the_class_loss_joins(tmp_path, tiny_clip, tiny_set, monkeypatch):
+    """``crop``: the coarse stage's fidelity-only steps and every supervised step see windows; from
+    ``class_after`` on the coarse stage sees whole frames (the guide needs whole images)."""
+    seen = []
+    forward = LRN.forward
+    monkeypatch.setattr(
+        LRN, "forward", lambda self, v, context=False: seen.append((v.shape[-1], context)) or forward(self, v, context)
+    )
+    h = train.train_coarse(
+        LRN(pad="reflect"), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "c", 4), class_after=2, crop=12
+    )
+    assert seen == [(22, True), (22, True), (32, False), (32, False)]  # 12 + 2·5 px of context, then 32²
+    assert all(math.isfinite(v) for v in h["warmup"]) and h["class_loss"][2] > 0
+    seen.clear()
+    h = train.train_supervised(LRN(pad="reflect"), tiny_set, cfg(tmp_path / "s", 3), crop=12)
+    assert seen == [(22, True)] * 3 and all(math.isfinite(v) for v in h["loss"])
+    with pytest.raises(ValueError, match="needs pad='reflect'"):
+        train.train_supervised(LRN(pad="zero"), tiny_set, cfg(tmp_path / "z", 1), crop=12)
+
+
 def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp_path, tiny_set, monkeypatch):
     c = train.StageConfig(steps=10, lr=1.0, decay=0.4)
     assert [train.lr_at(s, c) for s in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
