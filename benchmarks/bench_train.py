@@ -4,7 +4,8 @@ size (128², batch 32) against issue #12's targets (coarse ≥ 4,000, fine ≥ 2
 
 Each stage runs ``--steps`` steps on random spike sets (the step, not the data, is measured) with the
 shipped teaching guide; "steady" leaves out the first 10 steps (start-up: compilation, cuDNN autotuning).
-The coarse stage runs as the presets run it (the fidelity term alone, no CLIP); the fine stage runs without
+The coarse stage runs as full mode runs it (the fidelity term alone, no CLIP, whole frames; fast mode's
+32² windows: ``bench_windows.py``); the fine stage runs without
 its validation (the pipeline validates every 10 steps, on the judge).
 """
 

@@ -80,6 +80,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 }
 #: Settings that change how fast a run goes, not what it computes: never part of a checkpoint's key.
 _SPEED_KEYS = ("device", "workers", "compile")
+#: Settings added after checkpoints were trained without them, with the value that trains as those did: a
+#: setting at that value is left out of the key (whole frames, crop=0, find the checkpoints trained before).
+_ADDED_LATER = {"crop": 0}
 #: Settings that change only what is scored after training (the test set): never part of a checkpoint's key,
 #: so scoring more test scenes never retrains a stage.
 _SCORING_KEYS = ("n_test",)
@@ -102,6 +105,9 @@ class StageCache:
         settings = {k: v for k, v in asdict(self.cfg).items() if k not in (*_SPEED_KEYS, *_SCORING_KEYS)}
         if stage in STAGE_KEYS:
             settings = {k: settings[k] for k in (*_DATA_KEYS, *STAGE_KEYS[stage])}
+        for key, before in _ADDED_LATER.items():  # at the value that computes what runs did before it existed:
+            if key in settings and settings[key] == before:  # left out, so checkpoints trained then are found
+                del settings[key]
         if stage != "supervised":
             settings["guide"] = guide
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]

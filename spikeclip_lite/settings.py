@@ -120,10 +120,11 @@ class PipelineConfig:
     pad: str = "reflect"
     # crop: the coarse stage (while its fidelity term is alone) and the supervised bound train on one random
     # crop×crop window of each scene per step instead of the whole frame (train.random_windows: the frame's own
-    # output there, the same per-pixel loss on fewer pixels); 0 = whole frames. Fast mode: 32, a quarter of
-    # the pixels, for make run's 3 minutes on 2 cores: the two stages 175 + 87 s → 52 + 25 s on an AVX2-only
-    # AMD EPYC, and on the validation scenes (moving) coarse 25.70 → 25.86 dB aligned (40: 25.95, judge
-    # accuracy 1.00 → 0.96), the supervised bound 24.40 → 25.44 (docs/full_size.md, "Fast mode in 3 minutes").
+    # output there; the per-pixel loss on fewer pixels, the frame's centre weighted more than its edges); 0 =
+    # whole frames. Fast mode: 32, a quarter of the pixels, for make run's 3 minutes on 2 cores: the two stages
+    # 175 + 87 s → 52 + 25 s on an AVX2-only AMD EPYC, and on the validation scenes (moving) coarse 25.70 →
+    # 25.86 dB aligned with the judge's accuracy kept at 1.00 (crop 40: 25.95, but accuracy 0.96), the
+    # supervised bound 24.40 → 25.44 (docs/full_size.md, "Fast mode in 3 minutes").
     crop: int = 32
     defences: Defences = field(default_factory=Defences)
     clip: str = "auto"  # the guiding CLIP: auto, teaching, ViT-B-32 (a flag: --clip)
@@ -275,6 +276,11 @@ def check_settings(cfg: PipelineConfig) -> PipelineConfig:
         raise ValueError(
             f"setting crop={cfg.crop} needs pad=reflect (a window must be the frame's own output there); "
             "with pad=zero set crop=0"
+        )
+    if cfg.crop and cfg.fidelity_blur > 0:
+        raise ValueError(
+            f"setting crop={cfg.crop} needs fidelity_blur=0 (a low-pass of a window mirrors at the window's edges); "
+            "set crop=0 to compare through a blur"
         )
     if cfg.crop > cfg.size:
         raise ValueError(f"setting crop={cfg.crop} is larger than the images (size={cfg.size}): use ≤ {cfg.size}")

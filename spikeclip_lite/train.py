@@ -323,9 +323,11 @@ def random_windows(
     """One random ``size``×``size`` window of each scene's output, for a stage whose loss is per pixel:
     voxels (B, 50, H, W) → the voxels that window needs, (B, 50, size+2r, size+2r) with r =
     :data:`models.RECEPTIVE_RADIUS` (mirrored at the frame's edges, as ``LRN(pad="reflect")`` sees them), and
-    targets (B, 1, H, W) → (B, 1, size, size). ``lrn(voxels, context=True)`` then gives exactly the whole
-    frame's output on the window: the same loss, estimated on fewer pixels, for less work (fast mode's
-    ``crop``). Offsets come from the CPU generator ``gen`` (reproducible on any device)."""
+    targets (B, 1, H, W) → (B, 1, size, size). ``lrn(voxels, context=True)`` then gives the whole frame's
+    output on the window (the same numbers up to float rounding): a per-pixel loss on fewer pixels, for less
+    work (fast mode's ``crop``). The offsets are uniform, so a pixel counts as often as windows contain it: the
+    centre of the frame more than its edges (at 64² with 32² windows an edge pixel 1/32 as often, the outer 5
+    pixels 1/32–5/32). Offsets come from the CPU generator ``gen`` (reproducible on any device)."""
     B, _, H, W = voxels.shape
     if not 0 < size <= min(H, W):
         raise ValueError(f"window size {size} must be within 1–{min(H, W)} (the frame is {H}×{W})")
@@ -418,11 +420,14 @@ def train_coarse(
     Gaussian low-pass of this std (a classical denoised estimate). ``class_after``: steps of the fidelity
     term alone before the class loss joins (0 = from the first step, the paper's lead). ``crop``: while the
     fidelity term is alone, each step computes it on one random ``crop``×``crop`` window of each scene
-    (:func:`random_windows`; 0 = the whole frame): the same per-pixel loss for less work. The class loss needs
-    whole images: from ``class_after`` on, every step sees them.
+    (:func:`random_windows`; 0 = the whole frame): the per-pixel loss on fewer pixels, the frame's centre
+    weighted more than its edges, for less work. The class loss needs whole images: from ``class_after`` on,
+    every step sees them.
     """
     if fidelity_target not in FIDELITY_TARGETS:
         raise ValueError(f"fidelity_target is one of {FIDELITY_TARGETS}, got {fidelity_target!r}")
+    if crop and fidelity_blur > 0:
+        raise ValueError("crop needs fidelity_blur=0: a low-pass of a window would mirror at the window's edges")
     dev = _device(cfg)
     defences = defences or Defences(anchor=0.0, early_stop=False)
     model, data = on_device(lrn, train_set, cfg)
@@ -447,7 +452,7 @@ def train_coarse(
         if windows:
             vox, target = random_windows(vox, target, crop, loop.gen)
         with autocast(dev):
-            out = model(vox, context=windows)
+            out = model(vox, context=True) if windows else model(vox)
         if loop.step >= class_after:
             feats = _clip_features(clip, out, defences, loop.gen)
             l_cls = losses.class_loss(feats, text, data.labels[idx], clip.logit_scale, class_enough)
@@ -632,7 +637,7 @@ def train_supervised(lrn: LRN, train_set: SpikeSet, cfg: StageConfig, crop: int 
         if crop:
             vox, target = random_windows(vox, target, crop, loop.gen)
         with autocast(dev):
-            out = model(vox, context=bool(crop))
+            out = model(vox, context=True) if crop else model(vox)
         loss = losses.warmup_loss(out.float(), target)
         loop.update(loss)
         loop.log(loss=loss)

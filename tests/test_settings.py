@@ -90,6 +90,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("pad=mirror", "pad='mirror' is not one of"),
         ("crop=65", "crop=65 is larger than the images \\(size=64\\)"),
         ("pad=zero", "crop=32 needs pad=reflect"),
+        ("fidelity_blur=1", "crop=32 needs fidelity_blur=0"),
     ],
 )
 def test_out_of_range_settings_are_named(setting, message):

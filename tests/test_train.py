@@ -321,6 +321,12 @@ def test_random_windows_are_the_frames_own_output_and_its_target_there():
         for k in range(6)
     }
     assert len(corners) > 1  # the offsets are drawn, not fixed
+    index = torch.arange(24 * 20, dtype=torch.float32).view(1, 1, 24, 20).expand(3, 1, 24, 20)  # y·W + x
+    firsts = torch.cat(
+        [train.random_windows(vox, index, 19, torch.Generator().manual_seed(k))[1][:, 0, 0, 0] for k in range(20)]
+    )
+    tops, lefts = {int(v) // 20 for v in firsts}, {int(v) % 20 for v in firsts}
+    assert tops == set(range(6)) and lefts == {0, 1}  # every offset, the last one included
     with pytest.raises(ValueError, match="window size 30 must be within 1–20"):
         train.random_windows(vox, whole, 30, torch.Generator())
     with pytest.raises(ValueError, match="targets must be"):
@@ -345,6 +351,10 @@ def test_crop_trains_on_windows_until_the_class_loss_joins(tmp_path, tiny_clip, 
     assert seen == [(22, True)] * 3 and all(math.isfinite(v) for v in h["loss"])
     with pytest.raises(ValueError, match="needs pad='reflect'"):
         train.train_supervised(LRN(pad="zero"), tiny_set, cfg(tmp_path / "z", 1), crop=12)
+    with pytest.raises(ValueError, match="crop needs fidelity_blur=0"):
+        train.train_coarse(
+            LRN(pad="reflect"), tiny_clip, tiny_set, data.CLASSES, cfg(tmp_path / "b", 1), fidelity_blur=1.0, crop=12
+        )
 
 
 def test_lr_decay_falls_linearly_over_the_last_steps_and_resumes_on_schedule(tmp_path, tiny_set, monkeypatch):
