@@ -45,7 +45,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, photometric: bool = True) -> 
 
 
 def random_crop(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """One random ``size``×``size`` window of each image, at native resolution: (B, 1, H, W) → (B, 1, size, size).
+    """One random ``size``×``size`` window of each image, at native resolution: (B, C, H, W) → (B, C, size, size).
 
     Images no larger than ``size`` are returned as they are. Offsets come from the CPU generator ``gen``
     (reproducible on any device).

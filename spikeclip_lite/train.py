@@ -334,13 +334,10 @@ def random_windows(
     if targets.shape != (B, 1, H, W):
         raise ValueError(f"targets must be (B, 1, H, W) = {(B, 1, H, W)}, got {tuple(targets.shape)}")
     r = RECEPTIVE_RADIUS
-    padded = F.pad(voxels, (r, r, r, r), mode="reflect")
-    top = torch.randint(0, H - size + 1, (B,), generator=gen).tolist()
-    left = torch.randint(0, W - size + 1, (B,), generator=gen).tolist()
-    corners = list(zip(top, left, strict=True))
-    vox = torch.stack([padded[i, :, t : t + size + 2 * r, c : c + size + 2 * r] for i, (t, c) in enumerate(corners)])
-    tgt = torch.stack([targets[i, :, t : t + size, c : c + size] for i, (t, c) in enumerate(corners)])
-    return vox, tgt
+    # the targets ride along as one more channel (zero-padded by r, cut off again below): one crop, one offset
+    both = torch.cat([F.pad(voxels, (r, r, r, r), mode="reflect"), F.pad(targets, (r, r, r, r))], dim=1)
+    both = random_crop(both, size + 2 * r, gen)
+    return both[:, :-1], both[:, -1:, r : r + size, r : r + size]
 
 
 def smoothed_rate(voxels: torch.Tensor, half_window: int, denoise: float, frames_per_bin: int = 4) -> torch.Tensor:
