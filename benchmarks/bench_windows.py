@@ -8,7 +8,8 @@ One step of a mirrored LRN (``pad="reflect"``): forward, L1 to a target, backwar
   pixels then thrown away);
 - **unpadded convolutions**: ``LRN.forward`` today, the same numbers without computing the cropped pixels;
 - **32² windows**: ``train.random_windows`` + ``LRN(…, context=True)``, fast mode's coarse and supervised
-  stages (``crop=32``): the same per-pixel loss estimated on a quarter of the pixels.
+  stages (``crop=32``): the per-pixel loss on a quarter of the pixels (the frame's centre counted more often
+  than its edges, which fewer windows contain).
 
 Prints ms per step, the speed-up over the reference, and how far each variant's weights are from the
 reference's after ``--steps`` steps (windows train on other pixels: their weights differ by design). The
