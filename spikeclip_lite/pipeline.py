@@ -74,7 +74,7 @@ _COARSE_KEYS = (
 )
 #: Settings each stage depends on beyond the data (the fine stage depends on all of them).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "supervised": ("pad", "crop", "steps_supervised", "lr_supervised", "lr_decay"),
+    "supervised": ("pad", "supervised_crop", "steps_supervised", "lr_supervised", "lr_decay"),
     "coarse": _COARSE_KEYS,
     "prompts": (*_COARSE_KEYS, "n_hq", "hq_blur", "steps_prompts", "lr_prompts", "prompt_scale", "quality_view"),
 }
@@ -82,7 +82,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 _SPEED_KEYS = ("device", "workers", "compile")
 #: Settings added after checkpoints were trained without them, with the value that trains as those did: a
 #: setting at that value is left out of the key (whole frames, crop=0, find the checkpoints trained before).
-_ADDED_LATER = {"crop": 0}
+_ADDED_LATER = {"crop": 0, "supervised_crop": 0}
 #: Settings that change only what is scored after training (the test set): never part of a checkpoint's key,
 #: so scoring more test scenes never retrains a stage.
 _SCORING_KEYS = ("n_test",)
@@ -109,6 +109,7 @@ class StageCache:
             if key in settings and settings[key] == before:  # left out, so checkpoints trained then are found
                 del settings[key]
         if stage != "supervised":
+            settings.pop("supervised_crop", None)  # read by the bound alone: changing it retrains nothing else
             settings["guide"] = guide
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
         return self.root / (f"{stage}-{digest}" if stage in STAGE_KEYS else digest)
@@ -362,7 +363,7 @@ class Run(RunInputs):
             torch.manual_seed(self.cfg.seed)
             lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(self.cfg.steps_supervised, self.cfg.lr_supervised, "supervised", decay=self.cfg.lr_decay)
-            return lrn, train_supervised(lrn, self.train_set, stage, self.cfg.crop)
+            return lrn, train_supervised(lrn, self.train_set, stage, self.cfg.supervised_crop)
 
         return self.stages.get("supervised", train)
 

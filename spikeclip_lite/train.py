@@ -325,9 +325,11 @@ def random_windows(
     :data:`models.RECEPTIVE_RADIUS` (mirrored at the frame's edges, as ``LRN(pad="reflect")`` sees them), and
     targets (B, 1, H, W) → (B, 1, size, size). ``lrn(voxels, context=True)`` then gives the whole frame's
     output on the window (the same numbers up to float rounding): a per-pixel loss on fewer pixels, for less
-    work (fast mode's ``crop``). The offsets are uniform, so a pixel counts as often as windows contain it: the
-    centre of the frame more than its edges (at 64² with 32² windows an edge pixel 1/32 as often, the outer 5
-    pixels 1/32–5/32). Offsets come from the CPU generator ``gen`` (reproducible on any device)."""
+    work (fast mode's ``crop``, the bound's ``supervised_crop``). The offsets are uniform, so a pixel counts as
+    often as windows contain it: the centre of the frame more than its edges (at 64² with 32² windows an edge
+    pixel 1/32 as often, the outer 5 pixels 1/32–5/32). That weighting is what makes the supervised bound
+    better than on whole frames (measured in docs/full_size.md: offsets that weigh every pixel alike lose the
+    gain). Offsets come from the CPU generator ``gen`` (reproducible on any device)."""
     B, _, H, W = voxels.shape
     if not 0 < size <= min(H, W):
         raise ValueError(f"window size {size} must be within 1–{min(H, W)} (the frame is {H}×{W})")

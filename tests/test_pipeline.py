@@ -27,6 +27,7 @@ TINY = replace(
     steps_supervised=3,
     warmup_steps=2,
     crop=16,  # windows of the 32² scenes, as fast mode's 32 of 64²
+    supervised_crop=16,
     clip="teaching",
     device="cpu",
 )
@@ -106,14 +107,23 @@ def test_stages_are_cached_and_resumed(tmp_path):
     more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
     assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert pipeline.Run(replace(TINY, n_val=TINY.n_val + 1), tmp_path).stage_dir("fine") != run.stage_dir("fine")
-    # crop changes the two stages that train on windows (and all that follow the coarse one)
+    # crop changes the coarse stage (and all that follow it); supervised_crop the bound alone
     whole = pipeline.Run(replace(TINY, crop=0), tmp_path, progress=False)
-    assert all(whole.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
-    # …and crop=0, what every run did before the setting existed, keeps the keys of then: the long run's seed-2
-    # stages were trained on 2026-12-06, before crop, and are found under these names
-    long_s2 = pipeline.Run(settings.configure("long", ["seed=2"], clip="teaching"), tmp_path, progress=False)
-    assert long_s2.stage_dir("supervised").name == "supervised-e8a96d5670"
-    assert long_s2.stage_dir("coarse").name == "coarse-7f6909348f"
+    assert all(whole.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine"))
+    assert whole.stage_dir("supervised") == run.stage_dir("supervised")
+    bound = pipeline.Run(replace(TINY, supervised_crop=0), tmp_path, progress=False)
+    assert bound.stage_dir("supervised") != run.stage_dir("supervised")
+    assert all(bound.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine"))
+    # …and crop=0 / supervised_crop=0, what every run did before the settings existed, keep the keys of then:
+    # the long run's seed-2 stages were trained on 2026-12-06, before both, and are found under these names
+    long_s2 = settings.configure("long", ["seed=2"], clip="teaching")
+    before = pipeline.Run(replace(long_s2, supervised_crop=0), tmp_path, progress=False)
+    assert before.stage_dir("supervised").name == "supervised-e8a96d5670"
+    assert before.stage_dir("coarse").name == "coarse-7f6909348f"
+    # the long preset's bound on windows is a new stage; its coarse, prompts and fine stages are those of then
+    now = pipeline.Run(long_s2, tmp_path, progress=False)
+    assert now.stage_dir("supervised").name != "supervised-e8a96d5670"
+    assert all(now.stage_dir(s) == before.stage_dir(s) for s in ("coarse", "prompts", "fine"))
     # lr_decay changes the two stages whose rate it lowers (and all that follow the coarse one)
     decayed = pipeline.Run(replace(TINY, lr_decay=0.5), tmp_path, progress=False)
     assert all(decayed.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
@@ -134,7 +144,7 @@ def test_stages_are_cached_and_resumed(tmp_path):
     assert seen == {"coarse": 0.5, "supervised": 0.5}  # the stages train with the decay they are keyed by
     assert crops == {"coarse": 16, "supervised": 16}  # and on the windows they are keyed by
     # the LRN's padding changes every trained network, and each is built with it
-    zero = pipeline.Run(replace(TINY, pad="zero", crop=0), tmp_path, progress=False)
+    zero = pipeline.Run(replace(TINY, pad="zero", crop=0, supervised_crop=0), tmp_path, progress=False)
     assert all(zero.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert run.coarse().pad == TINY.pad == "reflect" and zero.coarse().pad == "zero"
     assert run.fine().pad == run.supervised().pad == "reflect"

@@ -89,6 +89,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
         ("pad=mirror", "pad='mirror' is not one of"),
         ("crop=65", "crop=65 is larger than the images \\(size=64\\)"),
+        ("supervised_crop=65", "supervised_crop=65 is larger than the images \\(size=64\\)"),
         ("pad=zero", "crop=32 needs pad=reflect"),
         ("fidelity_blur=1", "crop=32 needs fidelity_blur=0"),
     ],
@@ -98,9 +99,16 @@ def test_out_of_range_settings_are_named(setting, message):
         configure("fast", [setting])
 
 
-def test_only_fast_mode_trains_on_windows():
-    """Fast mode's coarse and supervised stages train on 32² windows (make run's 3 minutes); the measured
-    full and long presets keep whole frames; with the authors' zero padding, crop=0 runs."""
+def test_which_presets_train_on_windows():
+    """Fast mode's coarse stage trains on 32² windows (make run's 3 minutes); the measured full and long presets
+    keep whole frames for it. The supervised bound trains on 32² windows at 64² (fast, long: where windows were
+    measured to make it a bound) and on whole frames at 128² (unmeasured there). With the authors' zero padding,
+    crop=0 and supervised_crop=0 run."""
     assert FAST.crop == 32 and FULL.crop == 0 and LONG.crop == 0
-    assert configure("fast", ["pad=zero", "crop=0"]).pad == "zero"
+    assert FAST.supervised_crop == LONG.supervised_crop == 32 and FULL.supervised_crop == 0
+    with pytest.raises(ValueError, match="supervised_crop=32 needs pad=reflect.*set supervised_crop=0"):
+        configure("fast", ["pad=zero", "crop=0"])
+    assert configure("fast", ["pad=zero", "crop=0", "supervised_crop=0"]).pad == "zero"
+    # a blur of the coarse stage's fidelity term does not concern the bound's windows
+    assert configure("fast", ["fidelity_blur=1", "crop=0"]).supervised_crop == 32
     assert configure("full", ["pad=zero"]).pad == "zero"
