@@ -81,7 +81,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 #: Settings that change how fast a run goes, not what it computes: never part of a checkpoint's key.
 _SPEED_KEYS = ("device", "workers", "compile")
 #: Settings added after checkpoints were trained without them, with the value that trains as those did: a
-#: setting at that value is left out of the key (whole frames, crop=0, find the checkpoints trained before).
+#: setting at that value is left out of the key (whole frames, crop=0 and supervised_crop=0, find the
+#: checkpoints trained before). Fast mode's bound, keyed by crop=32 on 2026-12-07 and by supervised_crop=32
+#: since, is retrained once (the same weights).
 _ADDED_LATER = {"crop": 0, "supervised_crop": 0}
 #: Settings that change only what is scored after training (the test set): never part of a checkpoint's key,
 #: so scoring more test scenes never retrains a stage.

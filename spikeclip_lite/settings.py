@@ -193,7 +193,7 @@ LONG = replace(
     steps_fine=1000,  # for full mode's prompt loss (below), whose validation curve still rose at steps 300 and 600
     steps_supervised=1500,  # as long as the coarse stage
     crop=0,  # whole frames, as measured
-    supervised_crop=32,  # the bound on 32² windows (the comment on supervised_crop): 1500 steps, 22 → 7 min
+    supervised_crop=32,  # the bound on 32² windows (the comment on supervised_crop): 1500 steps, 13–22 → 7–10 min
     class_after=1500,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
     # The anchor lets the prompt loss remove noise below 1.5 px (README), at 100× as in full mode, and the prompts
     # learn "clean" from clean images blurred by 1 px: validation (48 scenes), fine − coarse at the kept step,
@@ -280,13 +280,14 @@ def check_settings(cfg: PipelineConfig) -> PipelineConfig:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             where = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
             raise ValueError(f"setting {key}={value} is out of range: it must be {where}")
+    windowed = [f"{key}={getattr(cfg, key)}" for key in ("crop", "supervised_crop") if getattr(cfg, key)]
+    if windowed and cfg.pad != "reflect":
+        raise ValueError(
+            f"setting {', '.join(windowed)} needs pad=reflect (a window must be the frame's own output there); "
+            f"with pad={cfg.pad} set {' '.join(w.split('=')[0] + '=0' for w in windowed)}"
+        )
     for key in ("crop", "supervised_crop"):
         crop = getattr(cfg, key)
-        if crop and cfg.pad != "reflect":
-            raise ValueError(
-                f"setting {key}={crop} needs pad=reflect (a window must be the frame's own output there); "
-                f"with pad=zero set {key}=0"
-            )
         if crop > cfg.size:
             raise ValueError(f"setting {key}={crop} is larger than the images (size={cfg.size}): use ≤ {cfg.size}")
     if cfg.crop and cfg.fidelity_blur > 0:

@@ -27,7 +27,7 @@ TINY = replace(
     steps_supervised=3,
     warmup_steps=2,
     crop=16,  # windows of the 32² scenes, as fast mode's 32 of 64²
-    supervised_crop=16,
+    supervised_crop=8,  # another size, so that a test can tell which stage got which
     clip="teaching",
     device="cpu",
 )
@@ -142,7 +142,7 @@ def test_stages_are_cached_and_resumed(tmp_path):
             mp.setattr(pipeline, f"train_{name}", record(name))
             stage()
     assert seen == {"coarse": 0.5, "supervised": 0.5}  # the stages train with the decay they are keyed by
-    assert crops == {"coarse": 16, "supervised": 16}  # and on the windows they are keyed by
+    assert crops == {"coarse": 16, "supervised": 8}  # and on the windows they are keyed by
     # the LRN's padding changes every trained network, and each is built with it
     zero = pipeline.Run(replace(TINY, pad="zero", crop=0, supervised_crop=0), tmp_path, progress=False)
     assert all(zero.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))

@@ -90,7 +90,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("pad=mirror", "pad='mirror' is not one of"),
         ("crop=65", "crop=65 is larger than the images \\(size=64\\)"),
         ("supervised_crop=65", "supervised_crop=65 is larger than the images \\(size=64\\)"),
-        ("pad=zero", "crop=32 needs pad=reflect"),
+        ("pad=zero", "^setting crop=32, supervised_crop=32 needs pad=reflect.*set crop=0 supervised_crop=0$"),
         ("fidelity_blur=1", "crop=32 needs fidelity_blur=0"),
     ],
 )
@@ -106,8 +106,11 @@ def test_which_presets_train_on_windows():
     crop=0 and supervised_crop=0 run."""
     assert FAST.crop == 32 and FULL.crop == 0 and LONG.crop == 0
     assert FAST.supervised_crop == LONG.supervised_crop == 32 and FULL.supervised_crop == 0
-    with pytest.raises(ValueError, match="supervised_crop=32 needs pad=reflect.*set supervised_crop=0"):
+    with pytest.raises(ValueError, match="^setting supervised_crop=32 needs pad=reflect.*set supervised_crop=0$"):
         configure("fast", ["pad=zero", "crop=0"])
+    with pytest.raises(ValueError, match="^setting supervised_crop=32 needs pad=reflect.*set supervised_crop=0$"):
+        configure("long", ["pad=zero"])  # the long run's bound trains on windows too
+    assert configure("long", ["pad=zero", "supervised_crop=0"]).crop == 0
     assert configure("fast", ["pad=zero", "crop=0", "supervised_crop=0"]).pad == "zero"
     # a blur of the coarse stage's fidelity term does not concern the bound's windows
     assert configure("fast", ["fidelity_blur=1", "crop=0"]).supervised_crop == 32
