@@ -280,11 +280,12 @@ def check_settings(cfg: PipelineConfig) -> PipelineConfig:
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             where = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
             raise ValueError(f"setting {key}={value} is out of range: it must be {where}")
-    windowed = [f"{key}={getattr(cfg, key)}" for key in ("crop", "supervised_crop") if getattr(cfg, key)]
+    windowed = [key for key in ("crop", "supervised_crop") if getattr(cfg, key)]
     if windowed and cfg.pad != "reflect":
+        values = ", ".join(f"{key}={getattr(cfg, key)}" for key in windowed)
         raise ValueError(
-            f"setting {', '.join(windowed)} needs pad=reflect (a window must be the frame's own output there); "
-            f"with pad={cfg.pad} set {' '.join(w.split('=')[0] + '=0' for w in windowed)}"
+            f"setting {values} needs pad=reflect (a window must be the frame's own output there); "
+            f"with pad={cfg.pad} set {' '.join(f'{key}=0' for key in windowed)}"
         )
     for key in ("crop", "supervised_crop"):
         crop = getattr(cfg, key)
