@@ -100,12 +100,12 @@ def test_out_of_range_settings_are_named(setting, message):
 
 
 def test_which_presets_train_on_windows():
-    """Fast mode's coarse stage trains on 32² windows (make run's 3 minutes); the measured full and long presets
-    keep whole frames for it. The supervised bound trains on 32² windows at 64² (fast, long: where windows were
-    measured to make it a bound) and on whole frames at 128² (unmeasured there). With the authors' zero padding,
-    crop=0 and supervised_crop=0 run."""
-    assert FAST.crop == 32 and FULL.crop == 0 and LONG.crop == 0
-    assert FAST.supervised_crop == LONG.supervised_crop == 32 and FULL.supervised_crop == 0
+    """The coarse stage trains on windows half the frame's side in fast mode (32² at 64², make run's 3 minutes)
+    and full mode (64² at 128², measured on its CPU proxy); the long run keeps whole frames for it. The
+    supervised bound trains on those windows in every preset (measured to make it a bound). With the authors'
+    zero padding, crop=0 and supervised_crop=0 run."""
+    assert FAST.crop == 32 and FULL.crop == 64 and LONG.crop == 0  # half the side at 64² and 128²
+    assert FAST.supervised_crop == LONG.supervised_crop == 32 and FULL.supervised_crop == 64
     with pytest.raises(ValueError, match="^setting supervised_crop=32 needs pad=reflect.*set supervised_crop=0$"):
         configure("fast", ["pad=zero", "crop=0"])
     with pytest.raises(ValueError, match="^setting supervised_crop=32 needs pad=reflect.*set supervised_crop=0$"):
@@ -114,4 +114,6 @@ def test_which_presets_train_on_windows():
     assert configure("fast", ["pad=zero", "crop=0", "supervised_crop=0"]).pad == "zero"
     # a blur of the coarse stage's fidelity term does not concern the bound's windows
     assert configure("fast", ["fidelity_blur=1", "crop=0"]).supervised_crop == 32
-    assert configure("full", ["pad=zero"]).pad == "zero"
+    with pytest.raises(ValueError, match="^setting crop=64, supervised_crop=64 needs pad=reflect"):
+        configure("full", ["pad=zero"])
+    assert configure("full", ["pad=zero", "crop=0", "supervised_crop=0"]).pad == "zero"
