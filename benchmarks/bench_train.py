@@ -4,8 +4,8 @@ size (128², batch 32) against issue #12's targets (coarse ≥ 4,000, fine ≥ 2
 
 Each stage runs ``--steps`` steps on random spike sets (the step, not the data, is measured) with the
 shipped teaching guide; "steady" leaves out the first 10 steps (start-up: compilation, cuDNN autotuning).
-The coarse stage runs as every preset runs it (the fidelity term alone, no CLIP), on whole frames, as the
-supervised stage: the frames issue #12's targets were set for. Fast and full mode now train both on windows
+The coarse stage runs the fidelity term alone, no CLIP, as every preset does, but on whole frames (the
+supervised stage too): the frames issue #12's targets were set for. Fast and full mode now train both on windows
 half the frame's side (``crop``, ``supervised_crop``: a quarter of the pixels a sample; ``bench_windows.py``
 measures a window's step against a whole frame's). The fine stage runs without its validation (the pipeline
 validates every 10 steps, on the judge).
