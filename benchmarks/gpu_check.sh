@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The GPU checks as one script, for a machine with one CUDA GPU (e.g. the device tool's H100/H200):
-# run it from the repository root with OUT set to a folder that comes back.
-#   1. benchmarks: LRN inference at 250×400 (fp32 eager, bf16,
-#      cudnn.benchmark, torch.compile, CUDA graphs; output difference vs fp32), training throughput at 128²
-#   2. the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
-#      GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second
-#   2b. texture against aligned PSNR on the pipeline's test scenes (benchmarks/texture_tradeoff.py)
-#   3. every notebook in full mode (make test-gpu's runner), seconds per notebook; run after the
-#      pipeline and on its stage cache, so notebooks 04–07 reuse the stages it trained
+# run it from the repository root with OUT set to a folder that comes back. Four parts, in this order (the
+# figures issue #11 waits for first, so that a run stopped by its time limit still brings them back):
+#   pipeline  the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
+#             GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second
+#   tradeoff  texture against aligned PSNR on the pipeline's test scenes (benchmarks/texture_tradeoff.py;
+#             needs the pipeline's stages: after `pipeline`, in this run or an earlier one with the same WORK)
+#   bench     LRN inference at 250×400 (fp32 eager, bf16, cudnn.benchmark, torch.compile, CUDA graphs; output
+#             difference vs fp32), training throughput at 128²
+#   course    every notebook in full mode (make test-gpu's runner), seconds per notebook; on the pipeline's
+#             stage cache, so notebooks 04–07 reuse the stages it trained
+# PARTS="pipeline tradeoff" runs only those (a lent machine's minutes are few: docs/testing.md). Each part
+# adds its seconds to gpu.txt and refreshes results.tar.gz as it ends.
 # Only small files land in OUT (at most 8: the device tool brings back 8): text logs, metrics.json,
 # timings.json, the GPU utilisation log and one tarball of figures and executed notebooks. Data caches
 # and checkpoints (GBs in full mode) stay in WORK.
@@ -17,9 +21,17 @@
 #   DEVICE=cpu SETTINGS="n_train=16 …" BENCH_LRN_ARGS="--batches 1" BENCH_TRAIN_ARGS="--steps 2" \
 #   COURSE_ONLY="07" INSTALL=0 bash benchmarks/gpu_check.sh
 set -euo pipefail
+PARTS=${PARTS:-pipeline tradeoff bench course}
+for part in $PARTS; do
+  case $part in
+    pipeline | tradeoff | bench | course) ;;
+    *) echo "gpu_check.sh: unknown part '$part' in PARTS='$PARTS' (the parts: pipeline tradeoff bench course)" >&2
+       exit 2 ;;
+  esac
+done
 OUT=${OUT:-outputs/gpu}
 WORK=${WORK:-outputs/gpu_work}
-PY=${PY:-python}
+PY=${PY:-$(command -v python3 || command -v python)}  # the device image has python3 alone
 DEVICE=${DEVICE:-cuda}
 SETTINGS=${SETTINGS:-}  # KEY=VALUE … for the pipeline, the trade-off and notebooks 04–07 (empty: full mode)
 BENCH_LRN_ARGS=${BENCH_LRN_ARGS:-}
@@ -48,21 +60,51 @@ else
   echo "no nvidia-smi here: no GPU name and no utilisation log (device $DEVICE)" | tee "$OUT/gpu.txt"
 fi
 
-# shellcheck disable=SC2086  # the bench arguments are words
-{ $PY benchmarks/bench_lrn.py --device "$DEVICE" --out "$WORK/bench" $BENCH_LRN_ARGS; \
-  $PY benchmarks/bench_train.py --device "$DEVICE" --out "$WORK/bench" $BENCH_TRAIN_ARGS; } 2>&1 | tee "$OUT/bench.txt"
-# --clip auto, as the notebooks: offline it is the teaching CLIP, and the stage caches are shared
-/usr/bin/time -v $PY -m spikeclip_lite pipeline --full --clip auto --device "$DEVICE" \
-  --out "$WORK/course/pipeline" ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee "$OUT/pipeline.txt"
-cp "$WORK/course/pipeline/metrics.json" "$OUT/"
-# texture against aligned PSNR on the same test scenes (no training; printed into pipeline.txt, the figure
-# lands in results.tar.gz)
-$PY benchmarks/texture_tradeoff.py --mode full --clip auto --device "$DEVICE" --out "$WORK/course/pipeline" \
-  ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee -a "$OUT/pipeline.txt" || true
-$PY -m spikeclip_lite course --full --device "$DEVICE" --out "$WORK/course" ${ONLY[@]+"${ONLY[@]}"} ${SET[@]+"${SET[@]}"} 2>&1 \
-  | grep -v "it/s" | tail -30 | tee "$OUT/course.txt" || true
-cp "$WORK/course/timings.json" "$OUT/" 2>/dev/null || true
-# figures, executed notebooks and the benches' JSON, without data caches or checkpoints
-(cd "$WORK" && find course bench -name '*.png' -o -name '*.ipynb' -o -name '*.json' | grep -v -e '/data/' -e '/checkpoints/' \
-  | tar czf - -T -) > "$OUT/results.tar.gz"
+PIPE="$WORK/course/pipeline"
+# /usr/bin/time -v adds the peak memory to the pipeline's log; a bare image may lack it
+TIME=()
+[ -x /usr/bin/time ] && TIME=(/usr/bin/time -v)
+
+part_pipeline() {
+  # --clip auto, as the notebooks: offline it is the teaching CLIP, and the stage caches are shared
+  ${TIME[@]+"${TIME[@]}"} $PY -m spikeclip_lite pipeline --full --clip auto --device "$DEVICE" \
+    --out "$PIPE" ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee "$OUT/pipeline.txt"
+  cp "$PIPE/metrics.json" "$OUT/"
+}
+part_tradeoff() {
+  # texture against aligned PSNR on the same test scenes (no training; appended to pipeline.txt, the figure
+  # lands in results.tar.gz)
+  if [ ! -f "$PIPE/metrics.json" ]; then
+    echo "gpu_check.sh: part tradeoff needs the pipeline's stages in $PIPE: run PARTS='pipeline tradeoff'" >&2
+    return 2
+  fi
+  $PY benchmarks/texture_tradeoff.py --mode full --clip auto --device "$DEVICE" --out "$PIPE" \
+    ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee -a "$OUT/pipeline.txt" || true
+}
+part_bench() {
+  # shellcheck disable=SC2086  # the bench arguments are words
+  { $PY benchmarks/bench_lrn.py --device "$DEVICE" --out "$WORK/bench" $BENCH_LRN_ARGS; \
+    $PY benchmarks/bench_train.py --device "$DEVICE" --out "$WORK/bench" $BENCH_TRAIN_ARGS; } 2>&1 | tee "$OUT/bench.txt"
+}
+part_course() {
+  $PY -m spikeclip_lite course --full --device "$DEVICE" --out "$WORK/course" ${ONLY[@]+"${ONLY[@]}"} \
+    ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tail -30 | tee "$OUT/course.txt" || true
+  cp "$WORK/course/timings.json" "$OUT/" 2>/dev/null || true
+}
+pack() {
+  # figures, executed notebooks and the benches' JSON, without data caches or checkpoints; written whole in
+  # WORK first (OUT holds at most 8 files), so a run stopped by its time limit brings back the last complete one
+  mkdir -p "$WORK/course" "$WORK/bench"
+  (cd "$WORK" && find course bench -name '*.png' -o -name '*.ipynb' -o -name '*.json' \
+    | { grep -v -e '/data/' -e '/checkpoints/' || true; } | tar czf - -T -) > "$WORK/results.tar.gz.part"
+  mv "$WORK/results.tar.gz.part" "$OUT/results.tar.gz"
+}
+
+START=$SECONDS
+for part in $PARTS; do
+  began=$SECONDS
+  "part_$part"
+  pack
+  echo "part $part: $((SECONDS - began)) s (ended $((SECONDS - START)) s after the first part began)" | tee -a "$OUT/gpu.txt"
+done
 ls -la "$OUT"

@@ -139,7 +139,11 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
         "timings.json",
         "results.tar.gz",
     }, names  # + gpu_util.csv where nvidia-smi runs: 8, the tool's limit
-    assert "no nvidia-smi here" in (out / "gpu.txt").read_text()
+    gpu_log = (out / "gpu.txt").read_text()
+    assert "no nvidia-smi here" in gpu_log
+    # the parts in their order, the figures issue #11 waits for first, each with its seconds
+    parts = [line.split(":")[0] for line in gpu_log.splitlines() if line.startswith("part ")]
+    assert parts == ["part pipeline", "part tradeoff", "part bench", "part course"], gpu_log
     bench = (out / "bench.txt").read_text()
     assert "LRN inference at 250×400" in bench and "Training throughput at 32²" in bench
     pipeline_log = (out / "pipeline.txt").read_text()
@@ -154,3 +158,19 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     assert "course/07_real_data.ipynb" in packed and "course/pipeline/gallery.png" in packed
     assert "bench/bench_lrn_cpu.json" in packed and "bench/bench_train_cpu.json" in packed
     assert not [n for n in packed if "/data/" in n or "/checkpoints/" in n], packed
+
+
+def test_gpu_check_refuses_an_unknown_part_and_a_tradeoff_without_stages(tmp_path):
+    """A typo in PARTS, or the trade-off asked for before any pipeline ran, stops the script at once with a
+    message naming the problem, before a lent GPU's minutes go into the wrong work."""
+    import os
+
+    env = dict(os.environ, OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"), PY=sys.executable, DEVICE="cpu")
+    env.update(INSTALL="0", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"))
+    script = ["bash", "benchmarks/gpu_check.sh"]
+    typo = subprocess.run(script, cwd=ROOT, env=dict(env, PARTS="pipeline tradof"), capture_output=True, text=True)
+    assert typo.returncode == 2 and "unknown part 'tradof'" in typo.stderr, typo.stderr
+    assert not (tmp_path / "out").exists()  # checked before anything ran
+    alone = subprocess.run(script, cwd=ROOT, env=dict(env, PARTS="tradeoff"), capture_output=True, text=True)
+    assert alone.returncode == 2 and "needs the pipeline's stages" in alone.stderr, alone.stderr
+    assert not (tmp_path / "out" / "pipeline.txt").exists()
