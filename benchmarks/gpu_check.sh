@@ -3,35 +3,56 @@
 # run it from the repository root with OUT set to a folder that comes back. Four parts, in this order (the
 # figures issue #11 waits for first, so that a run stopped by its time limit still brings them back):
 #   pipeline  the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
-#             GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second
+#             GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second.
+#             It runs first, so its time includes the GPU's start-up (CUDA context, cuDNN's first kernels)
 #   tradeoff  texture against aligned PSNR on the pipeline's test scenes (benchmarks/texture_tradeoff.py;
 #             needs the pipeline's stages: after `pipeline`, in this run or an earlier one with the same WORK)
 #   bench     LRN inference at 250×400 (fp32 eager, bf16, cudnn.benchmark, torch.compile, CUDA graphs; output
 #             difference vs fp32), training throughput at 128²
-#   course    every notebook in full mode (make test-gpu's runner), seconds per notebook; on the pipeline's
-#             stage cache, so notebooks 04–07 reuse the stages it trained
+#   course    every notebook in full mode (make test-gpu's runner), one at a time, seconds per notebook; on
+#             the pipeline's stage cache, so notebooks 04–07 reuse the stages it trained
 # PARTS="pipeline tradeoff" runs only those (a lent machine's minutes are few: docs/testing.md). Each part
-# adds its seconds to gpu.txt and refreshes results.tar.gz as it ends.
-# Only small files land in OUT (at most 8: the device tool brings back 8): text logs, metrics.json,
-# timings.json, the GPU utilisation log and one tarball of figures and executed notebooks. Data caches
-# and checkpoints (GBs in full mode) stay in WORK.
+# adds its seconds to gpu.txt as it ends; the logs are written line by line, the tarballs after each part
+# (course.tar.gz after each notebook), so a run stopped by its time limit brings back what finished.
+# OUT gets 8 files at most (the device tool brings back 8): gpu.txt, gpu_util.csv, pipeline.txt,
+# metrics.json, bench.txt, course.txt, results.tar.gz (the pipeline's and the benches' figures and JSON) and
+# course.tar.gz (executed notebooks, their figures, timings.json). Data caches and checkpoints (GBs in full
+# mode) stay in WORK.
 # A bare image may lack open_clip_torch, papermill, nbval, ipykernel, ipywidgets & co: put their
 # wheels in .gpu_wheels/ (`make gpu-wheels`, for Python 3.11/3.12) and they are installed offline first.
 # Rehearsal on a CPU (tests/test_benchmarks.py runs it so; every step, tiny sizes):
 #   DEVICE=cpu SETTINGS="n_train=16 …" BENCH_LRN_ARGS="--batches 1" BENCH_TRAIN_ARGS="--steps 2" \
 #   COURSE_ONLY="07" INSTALL=0 bash benchmarks/gpu_check.sh
 set -euo pipefail
+export PYTHONUNBUFFERED=1  # logs line by line: a run stopped by its limit keeps what it printed
+OUT=${OUT:-outputs/gpu}
+WORK=${WORK:-outputs/gpu_work}
+PIPE="$WORK/course/pipeline"
+PY=${PY:-$(command -v python3 || command -v python || true)}  # the device image has python3 alone
+if [ -z "$PY" ]; then
+  echo "gpu_check.sh: no python3 or python on PATH: set PY to the Python that has torch" >&2
+  exit 2
+fi
 PARTS=${PARTS:-pipeline tradeoff bench course}
-for part in $PARTS; do
+read -r -a PART_LIST <<< "$PARTS"
+if [ ${#PART_LIST[@]} = 0 ]; then
+  echo "gpu_check.sh: PARTS='$PARTS' names no part (the parts: pipeline tradeoff bench course)" >&2
+  exit 2
+fi
+piped=0  # checked before anything runs: a lent GPU's minutes never go into a typo
+for part in "${PART_LIST[@]}"; do
   case $part in
-    pipeline | tradeoff | bench | course) ;;
+    pipeline) piped=1 ;;
+    tradeoff)
+      if [ $piped = 0 ] && [ ! -f "$PIPE/metrics.json" ]; then
+        echo "gpu_check.sh: part tradeoff needs the pipeline's stages in $PIPE: run PARTS='pipeline tradeoff'" >&2
+        exit 2
+      fi ;;
+    bench | course) ;;
     *) echo "gpu_check.sh: unknown part '$part' in PARTS='$PARTS' (the parts: pipeline tradeoff bench course)" >&2
        exit 2 ;;
   esac
 done
-OUT=${OUT:-outputs/gpu}
-WORK=${WORK:-outputs/gpu_work}
-PY=${PY:-$(command -v python3 || command -v python)}  # the device image has python3 alone
 DEVICE=${DEVICE:-cuda}
 SETTINGS=${SETTINGS:-}  # KEY=VALUE … for the pipeline, the trade-off and notebooks 04–07 (empty: full mode)
 BENCH_LRN_ARGS=${BENCH_LRN_ARGS:-}
@@ -39,8 +60,7 @@ BENCH_TRAIN_ARGS=${BENCH_TRAIN_ARGS:-}
 COURSE_ONLY=${COURSE_ONLY:-}  # substrings of notebook names (empty: every notebook)
 SET=()
 [ -n "$SETTINGS" ] && read -r -a SET <<< "--set $SETTINGS"
-ONLY=()
-[ -n "$COURSE_ONLY" ] && read -r -a ONLY <<< "--only $COURSE_ONLY"
+read -r -a ONLY <<< "$COURSE_ONLY"
 mkdir -p "$OUT" "$WORK"
 INSTALL=${INSTALL:-1}  # 0: use the Python environment as it is (the CPU rehearsal)
 if [ "$INSTALL" = 1 ] && [ -d .gpu_wheels ]; then
@@ -59,27 +79,22 @@ if command -v nvidia-smi >/dev/null; then
 else
   echo "no nvidia-smi here: no GPU name and no utilisation log (device $DEVICE)" | tee "$OUT/gpu.txt"
 fi
-
-PIPE="$WORK/course/pipeline"
 # /usr/bin/time -v adds the peak memory to the pipeline's log; a bare image may lack it
 TIME=()
 [ -x /usr/bin/time ] && TIME=(/usr/bin/time -v)
+quiet() { grep --line-buffered -v "it/s" || true; }  # tqdm's progress lines out of the logs
 
 part_pipeline() {
   # --clip auto, as the notebooks: offline it is the teaching CLIP, and the stage caches are shared
   ${TIME[@]+"${TIME[@]}"} $PY -m spikeclip_lite pipeline --full --clip auto --device "$DEVICE" \
-    --out "$PIPE" ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee "$OUT/pipeline.txt"
+    --out "$PIPE" ${SET[@]+"${SET[@]}"} 2>&1 | quiet | tee "$OUT/pipeline.txt"
   cp "$PIPE/metrics.json" "$OUT/"
 }
 part_tradeoff() {
   # texture against aligned PSNR on the same test scenes (no training; appended to pipeline.txt, the figure
   # lands in results.tar.gz)
-  if [ ! -f "$PIPE/metrics.json" ]; then
-    echo "gpu_check.sh: part tradeoff needs the pipeline's stages in $PIPE: run PARTS='pipeline tradeoff'" >&2
-    return 2
-  fi
   $PY benchmarks/texture_tradeoff.py --mode full --clip auto --device "$DEVICE" --out "$PIPE" \
-    ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tee -a "$OUT/pipeline.txt" || true
+    ${SET[@]+"${SET[@]}"} 2>&1 | quiet | tee -a "$OUT/pipeline.txt" || true
 }
 part_bench() {
   # shellcheck disable=SC2086  # the bench arguments are words
@@ -87,24 +102,38 @@ part_bench() {
     $PY benchmarks/bench_train.py --device "$DEVICE" --out "$WORK/bench" $BENCH_TRAIN_ARGS; } 2>&1 | tee "$OUT/bench.txt"
 }
 part_course() {
-  $PY -m spikeclip_lite course --full --device "$DEVICE" --out "$WORK/course" ${ONLY[@]+"${ONLY[@]}"} \
-    ${SET[@]+"${SET[@]}"} 2>&1 | grep -v "it/s" | tail -30 | tee "$OUT/course.txt" || true
-  cp "$WORK/course/timings.json" "$OUT/" 2>/dev/null || true
+  # one notebook at a time, packed as each ends; a notebook that fails is logged and the next one runs
+  if [ ! -f "$PIPE/metrics.json" ]; then
+    echo "gpu_check.sh: no pipeline stages in $PIPE: notebooks 04–07 train their own at full size" | tee -a "$OUT/gpu.txt"
+  fi
+  : > "$OUT/course.txt"
+  local nb name key wanted
+  for nb in notebooks/[0-9][0-9]_*.ipynb; do
+    name=$(basename "$nb" .ipynb)
+    wanted=$(( ${#ONLY[@]} == 0 ))
+    for key in ${ONLY[@]+"${ONLY[@]}"}; do [[ $name == *"$key"* ]] && wanted=1; done
+    [ "$wanted" = 1 ] || continue
+    $PY -m spikeclip_lite course --full --device "$DEVICE" --out "$WORK/course" --only "$name" \
+      ${SET[@]+"${SET[@]}"} 2>&1 | quiet | tee -a "$OUT/course.txt" || true
+    pack course.tar.gz -path course/pipeline -prune -o -path 'course/*' -print
+  done
 }
 pack() {
-  # figures, executed notebooks and the benches' JSON, without data caches or checkpoints; written whole in
-  # WORK first (OUT holds at most 8 files), so a run stopped by its time limit brings back the last complete one
-  mkdir -p "$WORK/course" "$WORK/bench"
-  (cd "$WORK" && find course bench -name '*.png' -o -name '*.ipynb' -o -name '*.json' \
-    | { grep -v -e '/data/' -e '/checkpoints/' || true; } | tar czf - -T -) > "$WORK/results.tar.gz.part"
-  mv "$WORK/results.tar.gz.part" "$OUT/results.tar.gz"
+  # pack NAME FIND-EXPRESSION…: the matching files under WORK (PNG, notebooks, JSON; never data caches or
+  # checkpoints) into OUT/NAME, written in WORK first (OUT holds at most 8 files) and then moved
+  local name=$1
+  shift
+  mkdir -p "$WORK/course/pipeline" "$WORK/bench"
+  (cd "$WORK" && find course bench "$@" | { grep -E '\.(png|ipynb|json)$' || true; } \
+    | { grep -v -e '/data/' -e '/checkpoints/' || true; } | tar czf - -T -) > "$WORK/$name.part"
+  mv "$WORK/$name.part" "$OUT/$name"
 }
 
 START=$SECONDS
-for part in $PARTS; do
+for part in "${PART_LIST[@]}"; do
   began=$SECONDS
   "part_$part"
-  pack
+  [ "$part" = course ] || pack results.tar.gz \( -path 'course/pipeline/*' -o -path 'bench/*' \) -print
   echo "part $part: $((SECONDS - began)) s (ended $((SECONDS - START)) s after the first part began)" | tee -a "$OUT/gpu.txt"
 done
 ls -la "$OUT"

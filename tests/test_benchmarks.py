@@ -121,6 +121,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
         BENCH_LRN_ARGS="--batches 1",
         BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
         COURSE_ONLY="07",
+        PARTS="pipeline tradeoff bench course",  # every part, whatever the caller's environment says
         INSTALL="0",  # the test's own environment, untouched
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),  # its kernel registration stays in the test's folder
         HF_HUB_OFFLINE="1",
@@ -136,8 +137,8 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
         "pipeline.txt",
         "metrics.json",
         "course.txt",
-        "timings.json",
         "results.tar.gz",
+        "course.tar.gz",
     }, names  # + gpu_util.csv where nvidia-smi runs: 8, the tool's limit
     gpu_log = (out / "gpu.txt").read_text()
     assert "no nvidia-smi here" in gpu_log
@@ -151,13 +152,18 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     assert "within 0.5–1.5" in pipeline_log  # the trade-off ran on the same stages
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mode"] == "full" and metrics["settings"]["n_train"] == 16 and metrics["settings"]["size"] == 128
-    assert "Done: 1 notebooks" in (out / "course.txt").read_text()
-    assert list(json.loads((out / "timings.json").read_text())) == ["07_real_data.ipynb"]
+    course_log = (out / "course.txt").read_text()
+    assert "Done: 1 notebooks" in course_log and "07_real_data.ipynb:" in course_log  # its seconds
     with tarfile.open(out / "results.tar.gz") as tar:
         packed = tar.getnames()
-    assert "course/07_real_data.ipynb" in packed and "course/pipeline/gallery.png" in packed
+    assert "course/pipeline/gallery.png" in packed and "course/pipeline/metrics.json" in packed
     assert "bench/bench_lrn_cpu.json" in packed and "bench/bench_train_cpu.json" in packed
-    assert not [n for n in packed if "/data/" in n or "/checkpoints/" in n], packed
+    with tarfile.open(out / "course.tar.gz") as tar:  # the notebooks apart: one tarball stays small
+        notebooks = tar.getnames()
+    assert "course/07_real_data.ipynb" in notebooks and "course/timings.json" in notebooks
+    assert not [n for n in notebooks if n.startswith("course/pipeline")], notebooks
+    for names in (packed, notebooks):
+        assert not [n for n in names if "/data/" in n or "/checkpoints/" in n], names
 
 
 def test_gpu_check_refuses_an_unknown_part_and_a_tradeoff_without_stages(tmp_path):
@@ -166,11 +172,16 @@ def test_gpu_check_refuses_an_unknown_part_and_a_tradeoff_without_stages(tmp_pat
     import os
 
     env = dict(os.environ, OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"), PY=sys.executable, DEVICE="cpu")
-    env.update(INSTALL="0", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"))
-    script = ["bash", "benchmarks/gpu_check.sh"]
-    typo = subprocess.run(script, cwd=ROOT, env=dict(env, PARTS="pipeline tradof"), capture_output=True, text=True)
+    env.update(INSTALL="0", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"), SETTINGS=SMALL_FULL, HF_HUB_OFFLINE="1")
+
+    def run(parts):
+        script = ["bash", "benchmarks/gpu_check.sh"]
+        return subprocess.run(script, cwd=ROOT, env=dict(env, PARTS=parts), capture_output=True, text=True, timeout=120)
+
+    typo = run("tradof pipeline")
     assert typo.returncode == 2 and "unknown part 'tradof'" in typo.stderr, typo.stderr
-    assert not (tmp_path / "out").exists()  # checked before anything ran
-    alone = subprocess.run(script, cwd=ROOT, env=dict(env, PARTS="tradeoff"), capture_output=True, text=True)
+    alone = run("bench tradeoff")  # before the bench runs, not after it
     assert alone.returncode == 2 and "needs the pipeline's stages" in alone.stderr, alone.stderr
-    assert not (tmp_path / "out" / "pipeline.txt").exists()
+    empty = run(" ")
+    assert empty.returncode == 2 and "names no part" in empty.stderr, empty.stderr
+    assert not (tmp_path / "out").exists()  # each checked before anything ran
