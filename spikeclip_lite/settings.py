@@ -268,6 +268,7 @@ LIMITS: dict[str, tuple] = {
     "defences.anchor": (0.0, None),
     "defences.anchor_blur": (0.0, 32.0),
     "defences.accuracy_slack": (0.0, 1.0),
+    "defences.texture_margin": (0.0, 1.0),
 }
 
 

@@ -104,8 +104,12 @@ class Defences:
             ``keep_accuracy`` (a fraction of the validation scenes; 0 = not at all). A guard cannot resolve less
             than one scene: with 48 scenes, 0.02 is still "not at all".
         keep_texture: likewise, a step is kept only if its validation outputs' mean high-frequency share
-            (:func:`metrics.hf_share`, no ground truth) is at most the starting network's: a step that buys
-            the judge's score with added fine texture (the CLIP-fooling kind) is never chosen.
+            (:func:`metrics.hf_share`, no ground truth) is below the starting network's by ``texture_margin``:
+            a step that buys the judge's score with added fine texture (the CLIP-fooling kind) is never chosen.
+        texture_margin: how much lower than the start's (a fraction of it) a candidate's high-frequency share
+            must be under ``keep_texture``. A tie is no evidence of smoothing: in fast mode the share moves by
+            ±3 % between validations while the steps only sharpen, and a step 0.04 % below the start was kept
+            and lost 0.03 dB on the test scenes (**lead**: 0.05; the steps that gain smooth by 14 % or more).
     """
 
     augment: bool = True
@@ -116,6 +120,7 @@ class Defences:
     keep_accuracy: bool = True
     accuracy_slack: float = 0.0
     keep_texture: bool = True
+    texture_margin: float = 0.05
 
     @classmethod
     def off(cls) -> Defences:
@@ -280,7 +285,7 @@ class _Loop:
 LOG_EVERY = 10
 #: The validation measure ``Defences.keep_accuracy`` holds at the starting network's value (:func:`train_fine`).
 GUARD = "judge_accuracy"
-#: The validation measure ``Defences.keep_texture`` keeps at or below the starting network's (no ground truth).
+#: The validation measure ``Defences.keep_texture`` keeps below the starting network's (no ground truth).
 TEXTURE_GUARD = "hf_share"
 #: What the coarse stage's fidelity term can compare with (:func:`train_coarse`).
 FIDELITY_TARGETS = ("tfi", "rate", "tfi_gain")
@@ -543,7 +548,8 @@ def train_fine(
     it must return a dict holding ``GUARD`` ("judge_accuracy"), with ``defences.keep_texture`` one holding
     ``TEXTURE_GUARD`` ("hf_share"): the starting network is validated too (at the first validation, logged as
     step 0) and is the first candidate, and a later step is a candidate only if its ``GUARD`` is at least the
-    starting network's (less ``defences.accuracy_slack``) and its ``TEXTURE_GUARD`` at most.
+    starting network's (less ``defences.accuracy_slack``) and its ``TEXTURE_GUARD`` at most the start's times
+    (1 − ``defences.texture_margin``).
     """
     dev = _device(cfg)
     defences = defences or Defences()
@@ -586,7 +592,9 @@ def train_fine(
         # +1e-6: accuracies arrive rounded to float32 (0.98 → 0.98000002, 0.96 → 0.95999998), and 0.96 must pass
         # 0.98 − 0.02; one scene is 1/n_val of the accuracy, far above 1e-6, so no real loss slips through
         slack = {GUARD: defences.accuracy_slack + 1e-6}
-        eligible = all(
+        if TEXTURE_GUARD in start_values:  # a negative slack: the share must fall by the margin
+            slack[TEXTURE_GUARD] = -defences.texture_margin * start_values[TEXTURE_GUARD]
+        eligible = step == 0 or all(  # the start is always a candidate: the weights kept if no step passes
             sign * (float(measures[k]) - start_values[k]) + slack.get(k, 0.0) >= 0 for k, (sign, _) in guards.items()
         )
         if defences.early_stop and eligible and (best is None or score > best["score"]):

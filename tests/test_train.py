@@ -83,18 +83,18 @@ def test_keep_accuracy_never_chooses_a_step_that_lost_the_class(tmp_path, tiny_c
     """Early stopping with ``keep_accuracy``: the starting network is validated first (step 0) and is a
     candidate; a later step is one only if the judge's accuracy is at least the start's."""
 
-    def m(score: float, acc: float) -> dict[str, float]:
-        return {"score": score, "judge_accuracy": acc, "hf_share": 0.1}
+    def m(score: float, acc: float, hf: float = 0.05) -> dict[str, float]:  # every step smoother than the start
+        return {"score": score, "judge_accuracy": acc, "hf_share": hf}
 
     # step 1 scores highest but lost accuracy (0.8 < the start's 0.9): step 3 is kept
     h = fine_judged(
-        tmp_path / "a", tiny_clip, tiny_set, [m(1.0, 0.9), m(1.9, 0.8), m(1.2, 0.9), m(1.5, 1.0), m(1.4, 0.9)]
+        tmp_path / "a", tiny_clip, tiny_set, [m(1.0, 0.9, 0.1), m(1.9, 0.8), m(1.2, 0.9), m(1.5, 1.0), m(1.4, 0.9)]
     )
     assert h["best_step"] == [3.0] and h["val_step"] == [0.0, 1.0, 2.0, 3.0, 4.0]
     # no step keeps the accuracy: the fine stage ends on the starting weights
     lrn = LRN()
     start = {k: v.clone() for k, v in lrn.state_dict().items()}
-    h = fine_judged(tmp_path / "none", tiny_clip, tiny_set, [m(1.0, 0.9)] + [m(2.0, 0.5)] * 3, 3, lrn, lr=1e-3)
+    h = fine_judged(tmp_path / "none", tiny_clip, tiny_set, [m(1.0, 0.9, 0.1)] + [m(2.0, 0.5)] * 3, 3, lrn, lr=1e-3)
     assert h["best_step"] == [0.0] and all(torch.equal(start[k], v) for k, v in lrn.state_dict().items())
     # a plain score cannot be guarded: the error says what validate() must return
     with pytest.raises(ValueError, match="judge_accuracy"):
@@ -105,7 +105,9 @@ def test_accuracy_slack_lets_a_candidate_fall_that_far_and_no_further(tmp_path, 
     """``accuracy_slack``: a step may lose at most that fraction of the start's judge accuracy (100 scenes: two)."""
 
     def best(folder, slack, accuracies):  # each step scores higher on the judge than the last
-        steps = [{"score": 1.0 + i, "judge_accuracy": a, "hf_share": 0.1} for i, a in enumerate(accuracies)]
+        steps = [
+            {"score": 1.0 + i, "judge_accuracy": a, "hf_share": 0.1 if i else 0.2} for i, a in enumerate(accuracies)
+        ]
         return fine_judged(tmp_path / folder, tiny_clip, tiny_set, steps, accuracy_slack=slack)["best_step"]
 
     accuracies = [1.0, 0.99, 0.98, 0.97, 0.96]  # one more of 100 scenes lost at each step
@@ -126,9 +128,14 @@ def test_keep_texture_never_chooses_a_step_that_added_texture(tmp_path, tiny_cli
         steps = [{"score": 1.0 + i, "judge_accuracy": 0.9, "hf_share": hf} for i, hf in enumerate(hf_shares)]
         return fine_judged(tmp_path / folder, tiny_clip, tiny_set, steps, **defences)
 
-    # steps 3 and 4 score highest but sharpen beyond the start's 0.20: step 2 (0.20, equal) is kept
-    h = fine("a", [0.20, 0.19, 0.20, 0.25, 0.30])
-    assert h["best_step"] == [2.0] and h["val_hf_share"] == [0.20, 0.19, 0.20, 0.25, 0.30]
+    # steps 3 and 4 score highest but sharpen beyond the start's 0.20: step 2 (0.18, 10 % smoother) is kept
+    h = fine("a", [0.20, 0.17, 0.18, 0.25, 0.30])
+    assert h["best_step"] == [2.0] and h["val_hf_share"] == [0.20, 0.17, 0.18, 0.25, 0.30]
+    # a tie, or a fall inside the margin (5 %), is no smoothing: the start is kept
+    assert fine("tie", [0.20, 0.20, 0.199, 0.191, 0.25])["best_step"] == [0.0]
+    assert fine("margin", [0.20, 0.20, 0.199, 0.189, 0.25])["best_step"] == [3.0]
+    # without the margin, the tie of the older rule passes
+    assert fine("no_margin", [0.20, 0.20, 0.199, 0.25, 0.30], texture_margin=0.0)["best_step"] == [2.0]
     # every step sharpens: the fine stage ends on the starting weights
     assert fine("b", [0.20, 0.21, 0.22, 0.23, 0.24])["best_step"] == [0.0]
     # keep_texture off: the best score wins, texture or not
@@ -152,7 +159,7 @@ def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, 
         return {"score": score, "judge_accuracy": acc, "hf_share": hf}
 
     # step 1 scores best but lost accuracy, step 2 next best but added texture, step 3 passes both guards
-    steps = [m(1.0, 0.9, 0.2), m(4.0, 0.8, 0.1), m(3.0, 0.9, 0.3), m(2.0, 0.9, 0.2)]
+    steps = [m(1.0, 0.9, 0.2), m(4.0, 0.8, 0.1), m(3.0, 0.9, 0.3), m(2.0, 0.9, 0.15)]
     assert run(steps, "both")[0]["best_step"] == [3.0]
     assert run(steps, "texture_only", keep_accuracy=False)[0]["best_step"] == [1.0]
     assert run(steps, "accuracy_only", keep_texture=False)[0]["best_step"] == [2.0]
