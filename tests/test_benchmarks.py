@@ -1,6 +1,7 @@
 """The diagnostic scripts under benchmarks/ that docs and notebooks quote, run on tiny settings."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,31 +104,39 @@ def test_border_diagnosis_prints_whole_and_interior_curves_for_each_padding(tmp_
     assert bad.returncode == 2 and "not paddings" in bad.stderr
 
 
-@pytest.mark.fullmode
-def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
-    """benchmarks/gpu_check.sh, the one command a borrowed GPU runs, rehearsed on the CPU at a tiny size:
-    every step runs and leaves the files the device tool brings back (at most 8, no data caches)."""
-    import os
-    import tarfile
-
-    out, work = tmp_path / "out", tmp_path / "work"
+def gpu_check(tmp_path: Path, timeout: int, **extra: str) -> subprocess.CompletedProcess:
+    """benchmarks/gpu_check.sh on the CPU at the small full size, into ``tmp_path``/out and /work; ``extra`` adds to
+    or overrides the script's variables (PARTS, the bench arguments, …)."""
     env = dict(
         os.environ,
-        OUT=str(out),
-        WORK=str(work),
+        OUT=str(tmp_path / "out"),
+        WORK=str(tmp_path / "work"),
         PY=sys.executable,
         DEVICE="cpu",
         SETTINGS=SMALL_FULL,
-        BENCH_LRN_ARGS="--batches 1",
-        BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
-        COURSE_ONLY="07",
-        PARTS="pipeline tradeoff bench course",  # every part, whatever the caller's environment says
         INSTALL="0",  # the test's own environment, untouched
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),  # its kernel registration stays in the test's folder
         HF_HUB_OFFLINE="1",
     )
-    done = subprocess.run(
-        ["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    env.update(extra)
+    script = ["bash", "benchmarks/gpu_check.sh"]
+    return subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.fullmode
+def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh, the one command a borrowed GPU runs, rehearsed on the CPU at a tiny size:
+    every step runs and leaves the files the device tool brings back (at most 8, no data caches)."""
+    import tarfile
+
+    out = tmp_path / "out"
+    done = gpu_check(
+        tmp_path,
+        900,
+        BENCH_LRN_ARGS="--batches 1",
+        BENCH_TRAIN_ARGS="--steps 2 --size 32 --batch 2",
+        COURSE_ONLY="07",
+        PARTS="pipeline tradeoff bench course",  # every part, whatever the caller's environment says
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     names = {p.name for p in out.iterdir()}
@@ -169,14 +178,9 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
 def test_gpu_check_refuses_an_unknown_part_and_a_tradeoff_without_stages(tmp_path):
     """A typo in PARTS, or the trade-off asked for before any pipeline ran, stops the script at once with a
     message naming the problem, before a lent GPU's minutes go into the wrong work."""
-    import os
-
-    env = dict(os.environ, OUT=str(tmp_path / "out"), WORK=str(tmp_path / "work"), PY=sys.executable, DEVICE="cpu")
-    env.update(INSTALL="0", JUPYTER_DATA_DIR=str(tmp_path / "jupyter"), SETTINGS=SMALL_FULL, HF_HUB_OFFLINE="1")
 
     def run(parts):
-        script = ["bash", "benchmarks/gpu_check.sh"]
-        return subprocess.run(script, cwd=ROOT, env=dict(env, PARTS=parts), capture_output=True, text=True, timeout=120)
+        return gpu_check(tmp_path, 120, PARTS=parts)
 
     typo = run("tradof pipeline")
     assert typo.returncode == 2 and "unknown part 'tradof'" in typo.stderr, typo.stderr
