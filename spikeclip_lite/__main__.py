@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = p_pipe.add_mutually_exclusive_group()
     mode.add_argument("--fast", action="store_true", help="small CPU settings (the default)")
     mode.add_argument("--full", action="store_true", help="full settings, sized for one GPU")
-    mode.add_argument("--long", action="store_true", help="a longer CPU run (40–65 min, 2 cores) standing in for full")
+    mode.add_argument("--long", action="store_true", help="a longer CPU run (30–65 min, 2 cores) standing in for full")
     p_pipe.add_argument("--clip", default="auto", help="guiding CLIP: auto, teaching or ViT-B-32")
     p_pipe.add_argument("--device", default="auto")
     p_pipe.add_argument("--out", type=Path, default=Path("outputs/pipeline"))

@@ -185,7 +185,7 @@ FULL = replace(
     hq_blur=1.0,  # blur the clean images by 1 px for prompt learning (the reason: the comment above)
 )
 
-#: A longer CPU run (40–65 min on 2 cores) that stands in for full mode where no GPU is at hand.
+#: A longer CPU run (30–65 min on 2 cores) that stands in for full mode where no GPU is at hand.
 LONG = replace(
     FAST,
     n_train=800,  # 8× the scenes, at fast mode's image size so that 2 cores manage
