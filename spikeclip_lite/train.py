@@ -110,7 +110,7 @@ class Defences:
             must be under ``keep_texture``. A tie is no evidence of smoothing: in fast mode the share moves by
             ±3 % between validations while the steps only sharpen, and a step 0.04 % below the start was kept
             and lost 0.03 dB on the test scenes (**lead**: 0.05; the steps kept on the proxy and in the long
-            run smooth by 11 % or more).
+            run smooth by 10 % or more).
     """
 
     augment: bool = True
