@@ -53,7 +53,7 @@ def test_prompts_fine_and_supervised(tmp_path, tiny_clip, tiny_set):
         tiny_set,
         data.CLASSES,
         cfg(tmp_path, 4, lr=1e-4),
-        defences=train.Defences(keep_accuracy=False, keep_texture=False),
+        defences=train.Defences(keep_accuracy=False, keep_texture=False, pick="best"),
         anchor_images=coarse,
         validate=lambda m: next(scores),
         validate_every=1,
@@ -73,7 +73,7 @@ def fine_judged(folder, clip, spikes, measures, steps=4, lrn=None, lr=1e-4, **de
         spikes,
         data.CLASSES,
         cfg(folder, steps, lr=lr),
-        defences=train.Defences(**defences),
+        defences=train.Defences(**{"pick": "best", **defences}),
         validate=lambda m: next(it),
         validate_every=1,
     )
@@ -170,6 +170,39 @@ def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, 
     run([m(1.0, 0.9, 0.2)] * 3, "resumed", steps=2, keep_texture=False)
     with pytest.raises(ValueError, match="hf_share"):
         run([m(1.0, 0.9, 0.2)] * 5, "resumed", steps=4)
+
+
+def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp_path, tiny_clip, tiny_set):
+    """``pick="last"`` (the presets' rule): the latest step that passes every guard and that the judge scores at
+    least as high as the starting network; a noisy peak of the score earlier in the run is not chosen."""
+
+    def m(score: float, acc: float = 0.9, hf: float = 0.1) -> dict[str, float]:
+        return {"score": score, "judge_accuracy": acc, "hf_share": hf}
+
+    def kept(folder, measures, **defences):
+        return fine_judged(tmp_path / folder, tiny_clip, tiny_set, measures, pick="last", **defences)["best_step"]
+
+    start = m(1.0, hf=0.2)
+    # a peak at step 1 (the old rule keeps it), a steady rise after: the last step is kept
+    peak = [start, m(1.5), m(1.2), m(1.3), m(1.4)]
+    assert kept("trend", peak) == [4.0]
+    assert fine_judged(tmp_path / "peak", tiny_clip, tiny_set, peak, pick="best")["best_step"] == [1.0]
+    # the last step lost accuracy, or added texture, or the judge prefers the start to it: the step before
+    assert kept("acc", [start, m(1.1), m(1.2), m(1.3), m(1.4, acc=0.8)]) == [3.0]
+    assert kept("hf", [start, m(1.1), m(1.2), m(1.3), m(1.4, hf=0.3)]) == [3.0]
+    assert kept("score", [start, m(1.1), m(1.2), m(1.3), m(0.99)]) == [3.0]
+    # the judge prefers the start to every step: the start is kept (and a tie with it passes)
+    assert kept("none", [start, m(0.9), m(0.8), m(0.7), m(0.6)]) == [0.0]
+    assert kept("tie", [start, m(0.9), m(0.8), m(1.0), m(0.6)]) == [3.0]
+    # guards off: still the latest step the judge scores at least as high as the start
+    assert kept(
+        "off",
+        [start, m(1.1, 0.1, 0.9), m(0.5, 0.1, 0.9), m(1.0, 0.1, 0.9), m(0.9)],
+        keep_accuracy=False,
+        keep_texture=False,
+    ) == [3.0]
+    with pytest.raises(ValueError, match="pick='first'.*last"):
+        fine_judged(tmp_path / "bad", tiny_clip, tiny_set, [start] * 5, pick="first")
 
 
 def test_defences_off_and_standardise():
