@@ -517,7 +517,8 @@ def format_fine_choice(history: dict) -> str | None:
         values = ", ".join(f"{label} {v[0]:{fmt}}" for label, fmt, v in shown)
         return (
             f"fine stage: early stopping kept the coarse network (step 0; validation: {values}): no later step "
-            "scored higher on the judge and passed the guards that were on (Defences.keep_accuracy, keep_texture)"
+            "passed the guards that were on (Defences.keep_accuracy, keep_texture) with a judge score at least the "
+            "coarse network's (above it with Defences.pick='best')"
         )
     values = ", ".join(f"{label} {v[0]:{fmt}} → {v[i]:{fmt}}" for label, fmt, v in shown)
     where = f"step {int(kept[0])} of {int(steps[-1])}"

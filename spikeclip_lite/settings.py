@@ -210,7 +210,8 @@ LONG = replace(
     # over all scenes, but with no lost scene allowed the judge kept step 501 (+0.4; with 48 or 100 scenes:
     # most later steps name one or two scenes fewer right than the coarse network does). With 100 scenes and
     # the slack: step 991, moving | static +0.51 | +0.81 (docs/full_size.md). It can cost too: seed 2 on an Intel
-    # Xeon kept step 891, a peak of the judge's quality at the slack's edge (test fine − coarse +0.42; strict: 811).
+    # Xeon kept step 891, a peak of the judge's quality at the slack's edge (test fine − coarse +0.42; strict: 811),
+    # until early stopping kept the last candidate instead of the best-scoring one (Defences.pick): step 1000, +0.52.
     defences=Defences(anchor_blur=1.5, anchor=100.0, accuracy_slack=0.02),  # (the reasons: the comments above)
     hq_blur=1.0,  # (the reason: the comment above)
     class_enough=1.0,  # the fine stage's plain cross-entropy, as the long run's earlier tables used

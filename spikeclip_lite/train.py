@@ -93,8 +93,8 @@ class Defences:
             to λ (the anchor term is ``anchor · λ · L1``, so it scales with the prompt loss). At 1 the
             prompt term dominates the gradient and the low-passed output drifts; the full and long presets
             use 100, which holds it (docs/full_size.md).
-        early_stop: keep the fine-stage weights that score best on the validation set
-            under the *judge* CLIP (never the guide).
+        early_stop: keep fine-stage weights chosen on the validation set under the *judge* CLIP (never
+            the guide): of the candidates the guards below let through, the one ``pick`` names.
         anchor_blur: compare with the anchor through a Gaussian low-pass of this std (pixels),
             so the anchor holds brightness and structure but lets the prompt loss remove noise.
         keep_accuracy: early stopping keeps only weights whose judge accuracy on the validation set is at
@@ -113,7 +113,7 @@ class Defences:
             run smooth by 10 % or more).
         pick: which candidate early stopping keeps. "last": the latest step that passes every guard and that the
             judge scores at least as high as the starting network (it follows the trend: the judge's score on
-            100 validation scenes moves by ±0.05 between validations, and the highest of 100 validations is
+            100 validation scenes moves by ±0.05 between validations, and the highest of 101 validations is
             often a peak of that noise). "best": the candidate the judge scores highest (the rule until
             2026-12-07; docs/full_size.md, "The judge guards, the trend chooses").
     """
@@ -583,6 +583,13 @@ def train_fine(
         if defences.pick == "last":  # the latest candidate wins, so the judge must not prefer the start
             guards["score"] = (1, "pick='last'")
     guarded = bool(guards)
+    if loop.step == 0:
+        loop.extra["pick"] = defences.pick
+    saved_pick = loop.extra.get("pick", "best" if best is not None else defences.pick)  # saved before pick: "best"
+    if guarded and saved_pick != defences.pick:  # its kept candidate was chosen by the other rule
+        raise ValueError(
+            f"{loop.ckpt} was saved with Defences.pick={saved_pick!r}: resume with the same pick, or delete it"
+        )
     unmet = sorted(set(guards) - set(loop.extra.get("guard_start", {})))
     if loop.step > 0 and unmet:  # a checkpoint made without these guards (other defences, or no validate())
         raise ValueError(
@@ -590,14 +597,14 @@ def train_fine(
             "or delete it"
         )
 
-    def judge(step: int, net: torch.nn.Module = lrn) -> None:  # validate `net`, after `step` steps; keep the best
+    def judge(step: int, net: torch.nn.Module = lrn) -> None:  # validate `net` after `step` steps; keep a candidate
         nonlocal best
         result = validate(net)
         measures = dict(result) if isinstance(result, dict) else {"score": result}
-        score = float(measures["score"])
         for k, (_, defence) in guards.items():
             if measures.get(k) is None:
                 raise ValueError(f"{defence} needs validate() to return a dict with a value for {k!r}: {measures}")
+        score = float(measures["score"])
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None and k != "score"}  # None: no truth
         loop.log(val_score=score, val_step=step, **extras)
         if step == 0:

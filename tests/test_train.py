@@ -203,6 +203,13 @@ def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp
     ) == [3.0]
     with pytest.raises(ValueError, match="pick='first'.*last"):
         fine_judged(tmp_path / "bad", tiny_clip, tiny_set, [start] * 5, pick="first")
+    # the judge's veto needs the score: the error names it
+    with pytest.raises(ValueError, match="pick='last' needs validate.*'score'"):
+        kept("no_score", [{"judge_accuracy": 0.9, "hf_share": 0.1}] * 5)
+    # a checkpoint's kept candidate was chosen by its rule: resuming it under the other rule is refused
+    fine_judged(tmp_path / "resumed", tiny_clip, tiny_set, [start] * 3, steps=2, pick="best")
+    with pytest.raises(ValueError, match="saved with Defences.pick='best'"):
+        kept("resumed", [start] * 5)
 
 
 def test_defences_off_and_standardise():
