@@ -113,7 +113,7 @@ class Defences:
             run smooth by 10 % or more).
         pick: which candidate early stopping keeps. "last": the latest step that passes every guard and that the
             judge scores at least as high as the starting network (it follows the trend: the judge's score on
-            100 validation scenes moves by ±0.05 between validations, and the highest of 101 validations is
+            100 validation scenes moves by ±0.03–0.04 between validations, and the highest of 101 is
             often a peak of that noise). "best": the candidate the judge scores highest (the rule until
             2026-12-07; docs/full_size.md, "The judge guards, the trend chooses").
     """
