@@ -154,7 +154,7 @@ FULL = replace(
     steps_coarse=2000,  # ~32 epochs of 2000 scenes (fast: ~25 epochs of 96)
     warmup_steps=2000,  # the whole stage, as fast mode (a fade only with the class loss on)
     steps_prompts=500,  # 3× fast: 3000 LQ + 1000 HQ features instead of 384
-    steps_fine=400,  # ~6 epochs; early stopping keeps the last step its guards pass (Defences.pick)
+    steps_fine=400,  # ~6 epochs; early stopping keeps the latest step within the judge's noise of its best
     steps_supervised=2000,  # as many steps as the coarse stage: the bound trains as long as the method
     # The full-size fixes (128² proxy, validation scenes; docs/full_size.md):
     # The coarse stage and the bound on 64² windows, half the side, as fast mode's 32² at 64². The 1200-step 128²
@@ -272,6 +272,7 @@ LIMITS: dict[str, tuple] = {
     "defences.accuracy_slack": (0.0, 1.0),
     "defences.texture_margin": (0.0, 1.0),
     "defences.pick": PICKS,
+    "defences.score_tolerance": (0.0, 2.0),  # the judge's score (accuracy + quality) lies in [0, 2]
 }
 
 

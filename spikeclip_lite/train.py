@@ -44,6 +44,8 @@ __all__ = [
     "train_coarse",
     "train_prompts",
     "train_fine",
+    "keeps",
+    "replay_early_stopping",
     "train_supervised",
     "on_device",
     "rate_gain",
@@ -111,11 +113,17 @@ class Defences:
             ±3 % between validations while the steps only sharpen, and a step 0.04 % below the start was kept
             and lost 0.03 dB on the test scenes (**lead**: 0.05; the steps kept on the proxy and in the long
             run smooth by 10 % or more).
-        pick: which candidate early stopping keeps. "last": the latest step that passes every guard and that the
-            judge scores at least as high as the starting network (it follows the trend: the judge's score on
-            100 validation scenes moves by ±0.03–0.04 between validations, and the highest of 101 is
-            often a peak of that noise). "best": the candidate the judge scores highest (the rule until
-            2026-12-07; docs/full_size.md, "The judge guards, the trend chooses").
+        pick: which candidate early stopping keeps. "last": the latest candidate the judge scores at least as
+            high as the starting network and within ``score_tolerance`` of the best candidate (it follows the
+            trend: the judge's score on 100 validation scenes moves by ±0.03–0.04 between validations, and the
+            highest of 101 is often a peak of that noise). "best": the candidate the judge scores highest (the
+            rule until 2026-12-07; docs/full_size.md, "The judge guards, the trend chooses").
+        score_tolerance: under ``pick="last"``, how far below the best candidate's score (accuracy + quality) a
+            later candidate's may be and still be kept: scores closer than the judge's noise cannot be told
+            apart, so the latest of them is kept; a step that has drifted further below the best is not
+            (**lead**: 0.03, the noise; 2 = any score, the rule of 2026-12-07's second session, which kept step 400
+            of a 400-step proxy fine stage that had drifted 0.07 dB below its plateau: docs/full_size.md,
+            "Within the noise of the best").
     """
 
     augment: bool = True
@@ -128,6 +136,7 @@ class Defences:
     keep_texture: bool = True
     texture_margin: float = 0.05
     pick: str = "last"
+    score_tolerance: float = 0.03
 
     @classmethod
     def off(cls) -> Defences:
@@ -523,6 +532,62 @@ def train_prompts(
     return loop.history
 
 
+def _guards(defences: Defences) -> dict[str, tuple[int, str]]:
+    """The measures early stopping guards: measure → (+1: a candidate keeps at least the start's value, −1: at
+    most; the defence that asks for it)."""
+    guards: dict[str, tuple[int, str]] = {}
+    if defences.early_stop:
+        if defences.keep_accuracy:
+            guards[GUARD] = (1, "keep_accuracy")
+        if defences.keep_texture:
+            guards[TEXTURE_GUARD] = (-1, "keep_texture")
+        if defences.pick == "last":  # the latest candidate wins, so the judge must not prefer the start
+            guards["score"] = (1, "pick='last'")
+    return guards
+
+
+def keeps(step: int, measures: dict[str, float], memo: dict, defences: Defences) -> bool:
+    """Whether early stopping keeps validated step ``step`` (so far), from its ``measures`` ("score" and the
+    guarded ones). ``memo`` carries what it needs from earlier validations and is updated: the start's guarded
+    values (step 0, always a candidate), the best candidate's score, and under ``memo["best"]["score"]`` the kept
+    one's (the caller stores it when this returns True). :func:`train_fine` keeps it in its checkpoint."""
+    guards = _guards(defences)
+    for k, (_, defence) in guards.items():
+        if measures.get(k) is None:
+            raise ValueError(f"{defence} needs validate() to return a dict with a value for {k!r}: {measures}")
+    score = float(measures["score"])
+    if step == 0:
+        memo["guard_start"] = {k: float(measures[k]) for k in guards}
+    start = memo.get("guard_start", {})
+    # +1e-6: accuracies arrive rounded to float32 (0.98 → 0.98000002, 0.96 → 0.95999998), and 0.96 must pass
+    # 0.98 − 0.02; one scene is 1/n_val of the accuracy, far above 1e-6, so no real loss slips through
+    slack = {GUARD: defences.accuracy_slack + 1e-6}
+    if TEXTURE_GUARD in start:  # a negative slack: the share must fall by the margin
+        slack[TEXTURE_GUARD] = -defences.texture_margin * start[TEXTURE_GUARD]
+    eligible = step == 0 or all(  # the start is always a candidate: the weights kept if no step passes
+        sign * (float(measures[k]) - start[k]) + slack.get(k, 0.0) >= 0 for k, (sign, _) in guards.items()
+    )
+    if not (defences.early_stop and eligible):
+        return False
+    memo["top_score"] = max(score, memo.get("top_score", score))  # the best candidate's score so far
+    if defences.pick == "last":  # the latest candidate within the judge's noise of the best one
+        return score >= memo["top_score"] - defences.score_tolerance
+    return memo.get("best") is None or score > memo["best"]["score"]
+
+
+def replay_early_stopping(history: dict[str, list[float]], defences: Defences) -> int:
+    """The step early stopping would keep under ``defences``, replayed on the validation log of a
+    :func:`train_fine` run (its ``val_*`` lists): no training, no weights. Validation scores do not depend on the
+    rule (it only chooses which weights to keep), so one run's log answers for every rule."""
+    memo: dict = {}
+    for i, step in enumerate(history["val_step"]):
+        measures = {"score": history["val_score"][i]}
+        measures.update({k: history[f"val_{k}"][i] for k in _guards(defences) if k != "score"})
+        if keeps(int(step), measures, memo, defences):
+            memo["best"] = {"score": measures["score"], "step": int(step)}
+    return memo["best"]["step"] if memo.get("best") else 0
+
+
 def train_fine(
     lrn: LRN,
     clip: Clip,
@@ -553,9 +618,10 @@ def train_fine(
     ``anchor_images`` (N, H, W): the fidelity target (the coarse outputs) for the L1 anchor.
     ``validate(lrn) → score`` (higher is better), called every ``validate_every`` steps, drives
     early stopping: the weights of the candidate ``defences.pick`` names are restored at the end ("last": the
-    latest, "best": the best-scoring). It may return a dict with the score under "score" and other measures,
-    which are logged (as ``val_<name>``). With ``defences.keep_accuracy`` it must return a dict holding
-    ``GUARD`` ("judge_accuracy"), with ``defences.keep_texture`` one holding ``TEXTURE_GUARD`` ("hf_share"):
+    latest within ``defences.score_tolerance`` of the best-scoring, "best": the best-scoring). It may return a
+    dict with the score under "score" and other measures, which are logged (as ``val_<name>``). With
+    ``defences.keep_accuracy`` it must return a dict holding ``GUARD`` ("judge_accuracy"), with
+    ``defences.keep_texture`` one holding ``TEXTURE_GUARD`` ("hf_share"):
     the starting network is validated too (at the first validation, logged as step 0) and is the first
     candidate, and a later step is a candidate only if its ``GUARD`` is at least the starting network's (less
     ``defences.accuracy_slack``), its ``TEXTURE_GUARD`` at most the start's times (1 −
@@ -573,22 +639,21 @@ def train_fine(
     with torch.no_grad():
         prompts_ = pair(clip)
     best = loop.extra.get("best")
-    # measure → (+1: a candidate keeps at least the start's value, −1: at most; the defence that asks for it)
-    guards: dict[str, tuple[int, str]] = {}
-    if defences.early_stop and validate is not None:
-        if defences.keep_accuracy:
-            guards[GUARD] = (1, "keep_accuracy")
-        if defences.keep_texture:
-            guards[TEXTURE_GUARD] = (-1, "keep_texture")
-        if defences.pick == "last":  # the latest candidate wins, so the judge must not prefer the start
-            guards["score"] = (1, "pick='last'")
+    guards = _guards(defences) if validate is not None else {}
     guarded = bool(guards)
     if loop.step == 0:
         loop.extra["pick"] = defences.pick
+        loop.extra["score_tolerance"] = defences.score_tolerance
     saved_pick = loop.extra.get("pick", "best" if best is not None else defences.pick)  # saved before pick: "best"
     if guarded and saved_pick != defences.pick:  # its kept candidate was chosen by the other rule
         raise ValueError(
             f"{loop.ckpt} was saved with Defences.pick={saved_pick!r}: resume with the same pick, or delete it"
+        )
+    saved_tolerance = loop.extra.get("score_tolerance", 2.0)  # saved before the tolerance: any score (2)
+    if guarded and defences.pick == "last" and saved_tolerance != defences.score_tolerance:
+        raise ValueError(
+            f"{loop.ckpt} was saved with Defences.score_tolerance={saved_tolerance}: resume with the same "
+            "tolerance, or delete it"
         )
     unmet = sorted(set(guards) - set(loop.extra.get("guard_start", {})))
     if loop.step > 0 and unmet:  # a checkpoint made without these guards (other defences, or no validate())
@@ -601,25 +666,11 @@ def train_fine(
         nonlocal best
         result = validate(net)
         measures = dict(result) if isinstance(result, dict) else {"score": result}
-        for k, (_, defence) in guards.items():
-            if measures.get(k) is None:
-                raise ValueError(f"{defence} needs validate() to return a dict with a value for {k!r}: {measures}")
+        kept = keeps(step, measures, loop.extra, defences)  # loop.extra: what it remembers goes into the checkpoint
         score = float(measures["score"])
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None and k != "score"}  # None: no truth
         loop.log(val_score=score, val_step=step, **extras)
-        if step == 0:
-            loop.extra["guard_start"] = {k: float(measures[k]) for k in guards}
-        start_values = loop.extra.get("guard_start", {})
-        # +1e-6: accuracies arrive rounded to float32 (0.98 → 0.98000002, 0.96 → 0.95999998), and 0.96 must pass
-        # 0.98 − 0.02; one scene is 1/n_val of the accuracy, far above 1e-6, so no real loss slips through
-        slack = {GUARD: defences.accuracy_slack + 1e-6}
-        if TEXTURE_GUARD in start_values:  # a negative slack: the share must fall by the margin
-            slack[TEXTURE_GUARD] = -defences.texture_margin * start_values[TEXTURE_GUARD]
-        eligible = step == 0 or all(  # the start is always a candidate: the weights kept if no step passes
-            sign * (float(measures[k]) - start_values[k]) + slack.get(k, 0.0) >= 0 for k, (sign, _) in guards.items()
-        )
-        later = defences.pick == "last" or best is None or score > best["score"]  # "last": every candidate wins
-        if defences.early_stop and eligible and later:
+        if kept:
             state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             best = loop.extra["best"] = {"score": score, "step": step, "state": state}
 

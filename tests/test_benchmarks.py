@@ -27,6 +27,30 @@ def test_classical_table_prints_the_smoothed_baseline_and_the_floor(tmp_path):
     assert "4 test scenes at 32²" in out
 
 
+def test_early_stopping_replay_reads_each_rule_off_a_validation_log(tmp_path):
+    """A run's log (a plateau, then a drift of the judge's score beyond its noise): "last ±2" keeps the last step,
+    "last ±0.03" the last within 0.03 of the best, "best" the peak; the gains are the logged aligned PSNR's."""
+    history = {
+        "val_step": [0, 1, 11, 21, 31],
+        "val_score": [1.0, 1.5, 1.48, 1.46, 1.4],
+        "val_judge_accuracy": [0.9] * 5,
+        "val_hf_share": [0.2, 0.1, 0.1, 0.1, 0.1],
+        "val_aligned_psnr": [25.0, 25.5, 25.6, 25.4, 25.3],
+        "best_step": [31.0],
+    }
+    defences = {"pick": "last", "accuracy_slack": 0.0, "texture_margin": 0.05, "a_field_of_later_code": 1}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"histories": {"fine": history}, "settings": {"defences": defences}}))
+    out = run_script("benchmarks/early_stopping_replay.py", str(run))
+    assert f"| {run} | 31 | 31: +0.30 | 11: +0.60 | 1: +0.50 |" in out
+    assert "last ±0.03 − last ±2: mean +0.300 dB, worst +0.300" in out
+    done = subprocess.run(
+        [sys.executable, "benchmarks/early_stopping_replay.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True
+    )
+    assert done.returncode != 0 and b"metrics.json is missing" in done.stderr
+
+
 def test_bench_windows_times_the_step_three_ways_and_the_unpadded_one_changes_nothing(tmp_path):
     out = run_script(
         "benchmarks/bench_windows.py",

@@ -89,6 +89,7 @@ def test_configure_is_preset_plus_values_plus_overrides_checked():
         ("prompt_loss=hinge", "prompt_loss='hinge' is not one of"),
         ("pad=mirror", "pad='mirror' is not one of"),
         ("defences.pick=first", "defences.pick='first' is not one of \\['last', 'best'\\]"),
+        ("defences.score_tolerance=2.5", "defences.score_tolerance=2.5 is out of range"),
         ("crop=65", "crop=65 is larger than the images \\(size=64\\)"),
         ("supervised_crop=65", "supervised_crop=65 is larger than the images \\(size=64\\)"),
         ("pad=zero", "^setting crop=32, supervised_crop=32 needs pad=reflect.*set crop=0 supervised_crop=0$"),

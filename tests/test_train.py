@@ -173,20 +173,35 @@ def test_guards_combine_and_a_resume_needs_the_same_guards(tmp_path, tiny_clip, 
 
 
 def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp_path, tiny_clip, tiny_set):
-    """``pick="last"`` (the presets' rule): the latest step that passes every guard and that the judge scores at
-    least as high as the starting network; a noisy peak of the score earlier in the run is not chosen."""
+    """``pick="last"`` (the presets' rule): the latest step that passes every guard, that the judge scores at
+    least as high as the starting network and within ``score_tolerance`` of the best candidate; a noisy peak of
+    the score earlier in the run is not chosen, a step that has drifted below the best is not either."""
 
     def m(score: float, acc: float = 0.9, hf: float = 0.1) -> dict[str, float]:
         return {"score": score, "judge_accuracy": acc, "hf_share": hf}
 
-    def kept(folder, measures, **defences):
-        return fine_judged(tmp_path / folder, tiny_clip, tiny_set, measures, pick="last", **defences)["best_step"]
+    def kept(folder, measures, steps=4, **defences):
+        h = fine_judged(tmp_path / folder, tiny_clip, tiny_set, measures, steps, pick="last", **defences)
+        # the same rule replayed on the run's validation log (no weights) keeps the same step
+        assert [float(train.replay_early_stopping(h, train.Defences(pick="last", **defences)))] == h["best_step"]
+        return h["best_step"]
 
     start = m(1.0, hf=0.2)
-    # a peak at step 1 (the old rule keeps it), a steady rise after: the last step is kept
-    peak = [start, m(1.5), m(1.2), m(1.3), m(1.4)]
+    # a peak at step 1 (the old rule keeps it), a rise within the noise after: the last step is kept
+    peak = [start, m(1.23), m(1.2), m(1.21), m(1.22)]
     assert kept("trend", peak) == [4.0]
     assert fine_judged(tmp_path / "peak", tiny_clip, tiny_set, peak, pick="best")["best_step"] == [1.0]
+    # a plateau, then a drift below it by more than the tolerance (0.03): the last step within it is kept
+    drift = [start, m(1.5), m(1.48), m(1.46), m(1.4)]
+    assert kept("drift", drift) == [2.0]
+    assert kept("drift_wide", drift, score_tolerance=0.05) == [3.0]
+    assert kept("drift_any", drift, score_tolerance=2.0) == [4.0]  # 2: any score (the rule before the tolerance)
+    assert kept("drift_none", drift, score_tolerance=0.0) == [1.0]  # 0: the best (the latest of a tie)
+    # one run's log answers for every rule: the scores do not depend on which weights are kept
+    h = fine_judged(tmp_path / "drift_log", tiny_clip, tiny_set, drift, pick="best")
+    assert h["best_step"] == [1.0]
+    assert [train.replay_early_stopping(h, train.Defences(pick="last", score_tolerance=t)) for t in (0.03, 2)] == [2, 4]
+    assert train.replay_early_stopping(h, train.Defences(pick="best")) == 1
     # the last step lost accuracy, or added texture, or the judge prefers the start to it: the step before
     assert kept("acc", [start, m(1.1), m(1.2), m(1.3), m(1.4, acc=0.8)]) == [3.0]
     assert kept("hf", [start, m(1.1), m(1.2), m(1.3), m(1.4, hf=0.3)]) == [3.0]
@@ -197,7 +212,7 @@ def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp
     # guards off: still the latest step the judge scores at least as high as the start
     assert kept(
         "off",
-        [start, m(1.1, 0.1, 0.9), m(0.5, 0.1, 0.9), m(1.0, 0.1, 0.9), m(0.9)],
+        [start, m(1.01, 0.1, 0.9), m(0.5, 0.1, 0.9), m(1.0, 0.1, 0.9), m(0.9)],
         keep_accuracy=False,
         keep_texture=False,
     ) == [3.0]
@@ -210,6 +225,10 @@ def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp
     fine_judged(tmp_path / "resumed", tiny_clip, tiny_set, [start] * 3, steps=2, pick="best")
     with pytest.raises(ValueError, match="saved with Defences.pick='best'"):
         kept("resumed", [start] * 5)
+    # and under another tolerance
+    kept("tolerance", [start] * 3, steps=2)
+    with pytest.raises(ValueError, match="saved with Defences.score_tolerance=0.03"):
+        kept("tolerance", [start] * 5, score_tolerance=0.05)
 
 
 def test_defences_off_and_standardise():
