@@ -12,7 +12,8 @@ scene is scored with it:
 Each run is replayed under its own defences (``metrics.json``'s settings) with ``pick`` and ``score_tolerance``
 changed. Prints one row per run: for each rule, the step kept and its validation aligned PSNR over the coarse
 network's (step 0), moving and static scenes together; then each rule's mean and worst difference from the
-first rule named.
+first rule named. ``--plot FILE.png`` draws each run's two curves (the judge's score, which the rules read, and
+aligned PSNR, which they may not) with each rule's kept step marked.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import json
 from dataclasses import fields, replace
 from pathlib import Path
 
-from spikeclip_lite.train import Defences, replay_early_stopping
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from spikeclip_lite.train import Defences, replay_early_stopping  # noqa: E402
 
 
 def rules(tolerances: list[float]) -> dict[str, dict[str, object]]:
@@ -32,8 +38,8 @@ def rules(tolerances: list[float]) -> dict[str, dict[str, object]]:
     return out
 
 
-def replay(folder: Path, changes: dict[str, dict[str, object]]) -> tuple[dict[str, tuple[int, float]], int]:
-    """Rule → (step kept, validation aligned PSNR gain over step 0), and the step the run itself kept."""
+def replay(folder: Path, changes: dict[str, dict[str, object]]) -> tuple[dict[str, tuple[int, float]], dict]:
+    """Rule → (step kept, validation aligned PSNR gain over step 0), and the run's fine-stage history."""
     path = folder / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run the pipeline into {folder} first")
@@ -48,13 +54,39 @@ def replay(folder: Path, changes: dict[str, dict[str, object]]) -> tuple[dict[st
     for name, change in changes.items():
         step = replay_early_stopping(history, replace(own, **change))
         out[name] = (step, psnr[history["val_step"].index(step)] - psnr[0])
-    return out, int(history["best_step"][0])
+    return out, history
+
+
+def plot(results: list[tuple[Path, dict[str, tuple[int, float]], dict]], path: Path) -> None:
+    """One panel per run: validation aligned PSNR over step 0 (left axis) and the judge's score (right axis)
+    against the fine step; a dotted line at each rule's kept step."""
+    cols = min(len(results), 2)
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(results) :]:
+        ax.axis("off")
+    for ax, (folder, result, history) in zip(axes.flat, results, strict=False):
+        steps, psnr = history["val_step"], history["val_aligned_psnr"]
+        ax.plot(steps, [p - psnr[0] for p in psnr], color="C0", label="aligned PSNR − coarse (dB)")
+        ax.set_xlabel("fine step")
+        ax.set_title(folder.name, fontsize=9)
+        twin = ax.twinx()
+        twin.plot(steps, history["val_score"], color="C1", lw=0.8, label="judge score")
+        for i, (name, (step, _)) in enumerate(result.items()):
+            ax.axvline(step, color=f"C{i + 2}", ls=":", lw=1.2, label=f"{name}: step {step}")
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
+        twin.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    fig.suptitle("validation: what each rule keeps (the rules read the judge's score only)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="pipeline output folders (each with metrics.json)")
     ap.add_argument("--tolerance", nargs="+", type=float, default=[2.0, 0.03, 0.0], help="score tolerances")
+    ap.add_argument("--plot", type=Path, help="write the runs' validation curves with the kept steps here (.png)")
     args = ap.parse_args()
     changes = rules(args.tolerance)
     names = list(changes)
@@ -62,16 +94,21 @@ def main() -> None:
     print("| run | the run kept | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     gains: dict[str, list[float]] = {n: [] for n in names}
+    results = []
     for folder in args.runs:
-        result, kept = replay(folder, changes)
+        result, history = replay(folder, changes)
+        results.append((folder, result, history))
         cells = [f"{result[n][0]}: {result[n][1]:+.2f}" for n in names]
-        print(f"| {folder} | {kept} | " + " | ".join(cells) + " |")
+        print(f"| {folder} | {int(history['best_step'][0])} | " + " | ".join(cells) + " |")
         for n in names:
             gains[n].append(result[n][1])
     first = gains[names[0]]
     for n in names[1:]:
         diffs = [g - f for g, f in zip(gains[n], first, strict=True)]
         print(f"{n} − {names[0]}: mean {sum(diffs) / len(diffs):+.3f} dB, worst {min(diffs):+.3f}")
+    if args.plot:
+        plot(results, args.plot)
+        print(f"curves: {args.plot}")
 
 
 if __name__ == "__main__":

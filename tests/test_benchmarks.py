@@ -42,8 +42,9 @@ def test_early_stopping_replay_reads_each_rule_off_a_validation_log(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"histories": {"fine": history}, "settings": {"defences": defences}}))
-    out = run_script("benchmarks/early_stopping_replay.py", str(run))
+    out = run_script("benchmarks/early_stopping_replay.py", str(run), "--plot", str(tmp_path / "curves.png"))
     assert f"| {run} | 31 | 31: +0.30 | 11: +0.60 | 1: +0.50 |" in out
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert "last ±0.03 − last ±2: mean +0.300 dB, worst +0.300" in out
     done = subprocess.run(
         [sys.executable, "benchmarks/early_stopping_replay.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True
