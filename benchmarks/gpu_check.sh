@@ -3,7 +3,8 @@
 # run it from the repository root with OUT set to a folder that comes back. Four parts, in this order (the
 # figures issue #11 waits for first, so that a run stopped by its time limit still brings them back):
 #   pipeline  the SpikeCLIP pipeline in full mode with its time split (data vs each stage, samples/s, and the
-#             GPU's mean utilisation in each phase); gpu_util.csv samples the whole script once a second.
+#             GPU's mean utilisation in each phase), then early stopping's rules replayed on its validation
+#             log (benchmarks/early_stopping_replay.py); gpu_util.csv samples the whole script once a second.
 #             It runs first, so its time includes the GPU's start-up (CUDA context, cuDNN's first kernels)
 #   tradeoff  texture against aligned PSNR on the pipeline's test scenes (benchmarks/texture_tradeoff.py;
 #             needs the pipeline's stages: after `pipeline`, in this run or an earlier one with the same WORK)
@@ -89,6 +90,10 @@ part_pipeline() {
   ${TIME[@]+"${TIME[@]}"} $PY -m spikeclip_lite pipeline --full --clip auto --device "$DEVICE" \
     --out "$PIPE" ${SET[@]+"${SET[@]}"} 2>&1 | quiet | tee "$OUT/pipeline.txt"
   cp "$PIPE/metrics.json" "$OUT/"
+  # which fine step each early-stopping rule keeps on this run's validation log (no training; the curves'
+  # figure lands in results.tar.gz)
+  $PY benchmarks/early_stopping_replay.py "$PIPE" --tolerance 2 0.03 0 --plot "$PIPE/early_stopping_replay.png" \
+    2>&1 | tee -a "$OUT/pipeline.txt" || true
 }
 part_tradeoff() {
   # texture against aligned PSNR on the same test scenes (no training; appended to pipeline.txt, the figure

@@ -184,6 +184,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     pipeline_log = (out / "pipeline.txt").read_text()
     assert "| fine | moving |" in pipeline_log and "Exit status: 0" in pipeline_log  # /usr/bin/time -v
     assert "within 0.5–1.5" in pipeline_log  # the trade-off ran on the same stages
+    assert "at the step each rule keeps" in pipeline_log and "last ±0.03 − last ±2: mean" in pipeline_log
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mode"] == "full" and metrics["settings"]["n_train"] == 16 and metrics["settings"]["size"] == 128
     course_log = (out / "course.txt").read_text()
@@ -191,6 +192,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     with tarfile.open(out / "results.tar.gz") as tar:
         packed = tar.getnames()
     assert "course/pipeline/gallery.png" in packed and "course/pipeline/metrics.json" in packed
+    assert "course/pipeline/early_stopping_replay.png" in packed
     assert "bench/bench_lrn_cpu.json" in packed and "bench/bench_train_cpu.json" in packed
     with tarfile.open(out / "course.tar.gz") as tar:  # the notebooks apart: one tarball stays small
         notebooks = tar.getnames()

@@ -36,6 +36,21 @@ def test_the_project_cites_only_what_it_ships():
     assert cited <= set(sections), f"citations of missing sections: {cited - set(sections)}"
 
 
+def test_relative_links_in_the_docs_resolve():
+    """Every relative link and image in README.md and docs/*.md names a file the repository ships (text moves
+    between these pages; a link left behind would point nowhere)."""
+    import re
+
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):  # a URL or an anchor on the same page
+                continue
+            if not (page.parent / target.split("#")[0]).exists():
+                broken.append(f"{page.relative_to(ROOT)} → {target}")
+    assert not broken, broken
+
+
 #: The library's layers, lowest first: a module imports only from its own layer or lower ones (issue #17).
 LAYERS = [
     ("_tensor", "checkpoints", "hub", "gpu_usage", "augment", "reference"),  # helpers
