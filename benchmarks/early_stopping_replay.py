@@ -32,28 +32,43 @@ from spikeclip_lite.train import Defences, replay_early_stopping  # noqa: E402
 
 
 def rules(tolerances: list[float]) -> dict[str, dict[str, object]]:
-    """Rule name → the ``Defences`` fields it changes: "last" at each tolerance, then "best"."""
-    out: dict[str, dict[str, object]] = {f"last ±{t:g}": {"pick": "last", "score_tolerance": t} for t in tolerances}
+    """Rule name → the ``Defences`` fields it changes: "last" at each tolerance (the latest candidate whose score
+    is at most that far below the best candidate's), then "best"."""
+    bad = [t for t in tolerances if not 0.0 <= t <= 2.0]
+    if bad:
+        raise SystemExit(f"tolerances must be within 0–2 (the judge's score lies in [0, 2]), got {bad}")
+    out: dict[str, dict[str, object]] = {}
+    for t in dict.fromkeys(tolerances):  # each once, in the order given
+        out[f"last tol {t:g}"] = {"pick": "last", "score_tolerance": t}
     out["best"] = {"pick": "best"}
     return out
 
 
 def replay(folder: Path, changes: dict[str, dict[str, object]]) -> tuple[dict[str, tuple[int, float]], dict]:
-    """Rule → (step kept, validation aligned PSNR gain over step 0), and the run's fine-stage history."""
+    """Rule → (step kept, validation aligned PSNR gain over step 0), and the run's fine-stage history. Each rule
+    is the run's own defences with the rule's fields changed; a warning says when the run's own defences do not
+    replay to the step it kept (a run older than some setting, which then takes today's default)."""
     path = folder / "metrics.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the pipeline into {folder} first")
+        raise SystemExit(f"{path} is missing: run the pipeline into {folder} first")
     metrics = json.loads(path.read_text())
-    history = metrics["histories"]["fine"]
-    if "val_aligned_psnr" not in history:
-        raise ValueError(f"{path}: the fine stage logged no validation aligned PSNR (validation without truth?)")
+    history = metrics.get("histories", {}).get("fine") or {}
+    steps, psnr = history.get("val_step") or [], history.get("val_aligned_psnr") or []
+    if not steps or steps[0] != 0 or len(psnr) != len(steps):
+        raise SystemExit(f"{path}: no fine-stage validation log from step 0 with aligned PSNR at every step")
     known = {f.name for f in fields(Defences)}
     own = Defences(**{k: v for k, v in metrics["settings"]["defences"].items() if k in known})
-    psnr = history["val_aligned_psnr"]
-    out = {}
-    for name, change in changes.items():
-        step = replay_early_stopping(history, replace(own, **change))
-        out[name] = (step, psnr[history["val_step"].index(step)] - psnr[0])
+    try:
+        own_step = replay_early_stopping(history, own)
+        out = {}
+        for name, change in changes.items():
+            step = replay_early_stopping(history, replace(own, **change))
+            out[name] = (step, psnr[steps.index(step)] - psnr[0])
+    except ValueError as err:
+        raise SystemExit(f"{path}: {err}") from None
+    kept = history.get("best_step")
+    if kept and int(kept[0]) != own_step:
+        print(f"warning: {folder}'s own defences replay to step {own_step}, not the step it kept ({int(kept[0])})")
     return out, history
 
 
@@ -69,7 +84,7 @@ def plot(results: list[tuple[Path, dict[str, tuple[int, float]], dict]], path: P
         steps, psnr = history["val_step"], history["val_aligned_psnr"]
         ax.plot(steps, [p - psnr[0] for p in psnr], color="C0", label="aligned PSNR − coarse (dB)")
         ax.set_xlabel("fine step")
-        ax.set_title(folder.name, fontsize=9)
+        ax.set_title(str(folder), fontsize=9)
         twin = ax.twinx()
         twin.plot(steps, history["val_score"], color="C1", lw=0.8, label="judge score")
         for i, (name, (step, _)) in enumerate(result.items()):
@@ -99,7 +114,8 @@ def main() -> None:
         result, history = replay(folder, changes)
         results.append((folder, result, history))
         cells = [f"{result[n][0]}: {result[n][1]:+.2f}" for n in names]
-        print(f"| {folder} | {int(history['best_step'][0])} | " + " | ".join(cells) + " |")
+        kept = history.get("best_step")  # absent when the run's early stopping was off
+        print(f"| {folder} | {int(kept[0]) if kept else '–'} | " + " | ".join(cells) + " |")
         for n in names:
             gains[n].append(result[n][1])
     first = gains[names[0]]

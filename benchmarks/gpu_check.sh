@@ -91,7 +91,7 @@ part_pipeline() {
     --out "$PIPE" ${SET[@]+"${SET[@]}"} 2>&1 | quiet | tee "$OUT/pipeline.txt"
   cp "$PIPE/metrics.json" "$OUT/"
   # which fine step each early-stopping rule keeps on this run's validation log (no training; the curves'
-  # figure lands in results.tar.gz)
+  # figure lands in results.tar.gz); a failure here is logged in pipeline.txt and does not stop the parts after
   $PY benchmarks/early_stopping_replay.py "$PIPE" --tolerance 2 0.03 0 --plot "$PIPE/early_stopping_replay.png" \
     2>&1 | tee -a "$OUT/pipeline.txt" || true
 }

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -546,11 +547,12 @@ def _guards(defences: Defences) -> dict[str, tuple[int, str]]:
     return guards
 
 
-def keeps(step: int, measures: dict[str, float], memo: dict, defences: Defences) -> bool:
+def keeps(step: int, measures: dict[str, float], memo: dict[str, Any], defences: Defences) -> bool:
     """Whether early stopping keeps validated step ``step`` (so far), from its ``measures`` ("score" and the
-    guarded ones). ``memo`` carries what it needs from earlier validations and is updated: the start's guarded
-    values (step 0, always a candidate), the best candidate's score, and under ``memo["best"]["score"]`` the kept
-    one's (the caller stores it when this returns True). :func:`train_fine` keeps it in its checkpoint."""
+    guarded ones). ``memo`` carries what it needs from earlier validations, and this updates it: "guard_start"
+    (the start's guarded values; step 0, always a candidate), "top_score" (the best candidate's score) and "best"
+    (the kept candidate's "score" and "step", written when this returns True; :func:`train_fine` adds its weights
+    and keeps the memo in its checkpoint)."""
     guards = _guards(defences)
     for k, (_, defence) in guards.items():
         if measures.get(k) is None:
@@ -571,21 +573,34 @@ def keeps(step: int, measures: dict[str, float], memo: dict, defences: Defences)
         return False
     memo["top_score"] = max(score, memo.get("top_score", score))  # the best candidate's score so far
     if defences.pick == "last":  # the latest candidate within the judge's noise of the best one
-        return score >= memo["top_score"] - defences.score_tolerance
-    return memo.get("best") is None or score > memo["best"]["score"]
+        kept = score >= memo["top_score"] - defences.score_tolerance  # (no epsilon: scores are not rounded sums)
+    else:
+        kept = memo.get("best") is None or score > memo["best"]["score"]
+    if kept:
+        memo["best"] = {"score": score, "step": step}
+    return kept
 
 
 def replay_early_stopping(history: dict[str, list[float]], defences: Defences) -> int:
     """The step early stopping would keep under ``defences``, replayed on the validation log of a
-    :func:`train_fine` run (its ``val_*`` lists): no training, no weights. Validation scores do not depend on the
-    rule (it only chooses which weights to keep), so one run's log answers for every rule."""
-    memo: dict = {}
-    for i, step in enumerate(history["val_step"]):
-        measures = {"score": history["val_score"][i]}
-        measures.update({k: history[f"val_{k}"][i] for k in _guards(defences) if k != "score"})
-        if keeps(int(step), measures, memo, defences):
-            memo["best"] = {"score": measures["score"], "step": int(step)}
-    return memo["best"]["step"] if memo.get("best") else 0
+    :func:`train_fine` run (its ``val_*`` lists, step 0 first): no training, no weights. Validation scores do not
+    depend on the rule (it only chooses which weights to keep), so one guarded run's log answers for every rule
+    (unguarded, :func:`train_fine` never validates the start, so step 0 is skipped here too). When nothing is kept
+    (``early_stop`` off), the last validated step: the run ends on its last weights."""
+    steps, guards = history.get("val_step") or [], _guards(defences)
+    needed = ["val_score"] + [f"val_{k}" for k in guards if k != "score"]
+    short = [k for k in needed if len(history.get(k) or []) != len(steps)]
+    if not steps or short:
+        raise ValueError(f"the validation log needs val_step and {needed} of one length; missing or short: {short}")
+    if guards and steps[0] != 0:
+        raise ValueError(f"a guarded rule needs the start's validation (step 0) first; the log starts at {steps[0]}")
+    memo: dict[str, Any] = {}
+    for i, step in enumerate(steps):
+        if step == 0 and not guards:
+            continue
+        measures = {"score": history["val_score"][i], **{k: history[f"val_{k}"][i] for k in guards if k != "score"}}
+        keeps(int(step), measures, memo, defences)
+    return int(memo["best"]["step"]) if memo.get("best") else int(steps[-1])
 
 
 def train_fine(
@@ -630,6 +645,8 @@ def train_fine(
     defences = defences or Defences()
     if defences.pick not in PICKS:
         raise ValueError(f"Defences.pick={defences.pick!r} is not one of {list(PICKS)}")
+    if not 0.0 <= defences.score_tolerance <= 2.0:  # NaN fails too; a negative one would keep nothing
+        raise ValueError(f"Defences.score_tolerance={defences.score_tolerance} must be within 0–2 (the score's range)")
     dev = _device(cfg)
     model, data = on_device(lrn, train_set, cfg)
     anchor_images = anchor_images.to(dev) if anchor_images is not None else None
@@ -649,11 +666,11 @@ def train_fine(
         raise ValueError(
             f"{loop.ckpt} was saved with Defences.pick={saved_pick!r}: resume with the same pick, or delete it"
         )
-    saved_tolerance = loop.extra.get("score_tolerance", 2.0)  # saved before the tolerance: any score (2)
+    saved_tolerance = loop.extra.get("score_tolerance", 2.0)  # none saved: it predates the setting (any score)
     if guarded and defences.pick == "last" and saved_tolerance != defences.score_tolerance:
         raise ValueError(
-            f"{loop.ckpt} was saved with Defences.score_tolerance={saved_tolerance}: resume with the same "
-            "tolerance, or delete it"
+            f"{loop.ckpt} was saved with Defences.score_tolerance={saved_tolerance} (2 if it predates the setting): "
+            "resume with the same tolerance, or delete it"
         )
     unmet = sorted(set(guards) - set(loop.extra.get("guard_start", {})))
     if loop.step > 0 and unmet:  # a checkpoint made without these guards (other defences, or no validate())
@@ -670,9 +687,9 @@ def train_fine(
         score = float(measures["score"])
         extras = {f"val_{k}": v for k, v in measures.items() if v is not None and k != "score"}  # None: no truth
         loop.log(val_score=score, val_step=step, **extras)
-        if kept:
-            state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-            best = loop.extra["best"] = {"score": score, "step": step, "state": state}
+        if kept:  # keeps() wrote the step and score; the weights go with them
+            best = loop.extra["best"]
+            best["state"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
     start = copy.deepcopy(lrn) if guarded and loop.step == 0 else None  # judged once the first losses are finite
     for idx in loop.batches():

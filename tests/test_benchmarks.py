@@ -38,18 +38,27 @@ def test_early_stopping_replay_reads_each_rule_off_a_validation_log(tmp_path):
         "val_aligned_psnr": [25.0, 25.5, 25.6, 25.4, 25.3],
         "best_step": [31.0],
     }
-    defences = {"pick": "last", "accuracy_slack": 0.0, "texture_margin": 0.05, "a_field_of_later_code": 1}
+    defences = {"pick": "last", "score_tolerance": 2.0, "texture_margin": 0.05, "a_field_of_later_code": 1}
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"histories": {"fine": history}, "settings": {"defences": defences}}))
     out = run_script("benchmarks/early_stopping_replay.py", str(run), "--plot", str(tmp_path / "curves.png"))
     assert f"| {run} | 31 | 31: +0.30 | 11: +0.60 | 1: +0.50 |" in out
     assert (tmp_path / "curves.png").stat().st_size > 10_000
-    assert "last ±0.03 − last ±2: mean +0.300 dB, worst +0.300" in out
+    assert "last tol 0.03 − last tol 2: mean +0.300 dB, worst +0.300" in out
+    assert "warning" not in out  # its own defences replay to the step it kept
+    # a run whose kept step its own defences do not reproduce (an older run: a setting it lacked took today's default)
+    older = {**defences, "score_tolerance": 0.03}
+    (run / "metrics.json").write_text(json.dumps({"histories": {"fine": history}, "settings": {"defences": older}}))
+    out = run_script("benchmarks/early_stopping_replay.py", str(run))
+    assert f"warning: {run}'s own defences replay to step 11, not the step it kept (31)" in out
     done = subprocess.run(
         [sys.executable, "benchmarks/early_stopping_replay.py", str(tmp_path / "none")], cwd=ROOT, capture_output=True
     )
     assert done.returncode != 0 and b"metrics.json is missing" in done.stderr
+    args = [sys.executable, "benchmarks/early_stopping_replay.py", str(run), "--tolerance", "-1"]
+    bad = subprocess.run(args, cwd=ROOT, capture_output=True)
+    assert bad.returncode != 0 and b"within 0" in bad.stderr
 
 
 def test_bench_windows_times_the_step_three_ways_and_the_unpadded_one_changes_nothing(tmp_path):
@@ -184,7 +193,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     pipeline_log = (out / "pipeline.txt").read_text()
     assert "| fine | moving |" in pipeline_log and "Exit status: 0" in pipeline_log  # /usr/bin/time -v
     assert "within 0.5–1.5" in pipeline_log  # the trade-off ran on the same stages
-    assert "at the step each rule keeps" in pipeline_log and "last ±0.03 − last ±2: mean" in pipeline_log
+    assert "at the step each rule keeps" in pipeline_log and "last tol 0.03 − last tol 2: mean" in pipeline_log
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mode"] == "full" and metrics["settings"]["n_train"] == 16 and metrics["settings"]["size"] == 128
     course_log = (out / "course.txt").read_text()

@@ -209,7 +209,7 @@ def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp
     # the judge prefers the start to every step: the start is kept (and a tie with it passes)
     assert kept("none", [start, m(0.9), m(0.8), m(0.7), m(0.6)]) == [0.0]
     assert kept("tie", [start, m(0.9), m(0.8), m(1.0), m(0.6)]) == [3.0]
-    # guards off: still the latest step the judge scores at least as high as the start
+    # guards off: still the latest step the judge scores at least as high as the start (and within the tolerance)
     assert kept(
         "off",
         [start, m(1.01, 0.1, 0.9), m(0.5, 0.1, 0.9), m(1.0, 0.1, 0.9), m(0.9)],
@@ -229,6 +229,25 @@ def test_pick_last_keeps_the_latest_candidate_the_judge_prefers_to_the_start(tmp
     kept("tolerance", [start] * 3, steps=2)
     with pytest.raises(ValueError, match="saved with Defences.score_tolerance=0.03"):
         kept("tolerance", [start] * 5, score_tolerance=0.05)
+
+
+def test_replay_early_stopping_checks_its_log():
+    """The replay names what a log lacks; unguarded it skips the start, which ``train_fine`` then never validates;
+    with early stopping off it answers the last validated step (the run ends on its last weights)."""
+    log = {
+        "val_step": [0, 1, 11],
+        "val_score": [1.5, 1.1, 1.2],
+        "val_judge_accuracy": [0.9] * 3,
+        "val_hf_share": [0.2, 0.1, 0.1],
+    }
+    unguarded = train.Defences(pick="best", keep_accuracy=False, keep_texture=False)
+    assert train.replay_early_stopping(log, unguarded) == 11
+    assert train.replay_early_stopping(log, train.Defences(early_stop=False)) == 11
+    assert train.replay_early_stopping(log, train.Defences()) == 0  # every step scores below the start
+    with pytest.raises(ValueError, match="missing or short: \\['val_hf_share'\\]"):
+        train.replay_early_stopping({**log, "val_hf_share": [0.2]}, train.Defences())
+    with pytest.raises(ValueError, match="step 0"):
+        train.replay_early_stopping({k: v[1:] for k, v in log.items()}, train.Defences())
 
 
 def test_defences_off_and_standardise():
