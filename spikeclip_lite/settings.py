@@ -12,7 +12,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields, replace
 
-from .train import PICKS, Defences
+from .train import PICKS, SCORE_RANGE, Defences
 
 __all__ = [
     "PipelineConfig",
@@ -272,7 +272,7 @@ LIMITS: dict[str, tuple] = {
     "defences.accuracy_slack": (0.0, 1.0),
     "defences.texture_margin": (0.0, 1.0),
     "defences.pick": PICKS,
-    "defences.score_tolerance": (0.0, 2.0),  # the judge's score (accuracy + quality) lies in [0, 2]
+    "defences.score_tolerance": SCORE_RANGE,
 }
 
 

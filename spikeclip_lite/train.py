@@ -304,6 +304,8 @@ LOG_EVERY = 10
 GUARD = "judge_accuracy"
 #: What ``Defences.pick`` may name: the latest candidate, or the one the judge scores highest.
 PICKS = ("last", "best")
+#: The range of the judge's score (accuracy + quality), and so of ``Defences.score_tolerance``: 2 lets any score pass.
+SCORE_RANGE = (0.0, 2.0)
 #: The validation measure ``Defences.keep_texture`` keeps below the starting network's (no ground truth).
 TEXTURE_GUARD = "hf_share"
 #: What the coarse stage's fidelity term can compare with (:func:`train_coarse`).
@@ -645,8 +647,9 @@ def train_fine(
     defences = defences or Defences()
     if defences.pick not in PICKS:
         raise ValueError(f"Defences.pick={defences.pick!r} is not one of {list(PICKS)}")
-    if not 0.0 <= defences.score_tolerance <= 2.0:  # NaN fails too; a negative one would keep nothing
-        raise ValueError(f"Defences.score_tolerance={defences.score_tolerance} must be within 0–2 (the score's range)")
+    lo, hi = SCORE_RANGE
+    if not lo <= defences.score_tolerance <= hi:  # NaN fails too; below 0 keeps nothing
+        raise ValueError(f"Defences.score_tolerance={defences.score_tolerance} must be within {lo:g}–{hi:g}")
     dev = _device(cfg)
     model, data = on_device(lrn, train_set, cfg)
     anchor_images = anchor_images.to(dev) if anchor_images is not None else None

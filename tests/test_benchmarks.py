@@ -28,8 +28,8 @@ def test_classical_table_prints_the_smoothed_baseline_and_the_floor(tmp_path):
 
 
 def test_early_stopping_replay_reads_each_rule_off_a_validation_log(tmp_path):
-    """A run's log (a plateau, then a drift of the judge's score beyond its noise): "last ±2" keeps the last step,
-    "last ±0.03" the last within 0.03 of the best, "best" the peak; the gains are the logged aligned PSNR's."""
+    """A run's log (a plateau, then a drift of the judge's score beyond its noise): "last tol 2" keeps the last step,
+    "last tol 0.03" the last within 0.03 of the best, "best" the peak; the gains are the logged aligned PSNR's."""
     history = {
         "val_step": [0, 1, 11, 21, 31],
         "val_score": [1.0, 1.5, 1.48, 1.46, 1.4],
