@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # torch/torchvision pair installed first; override for your platform, e.g.
 #   make run TORCH_INSTALL="torch torchvision"   (pyproject only asks for ranges)
 TORCH_INSTALL ?= torch==2.14.1 torchvision==0.29.1
+# Free disk space (GB) the torch install needs; checked before it starts (0 skips the check).
+MIN_FREE_GB ?= 9
 OUT ?= outputs
 
 .PHONY: run course test test-full test-browser lab bench lint samples clean help test-gpu install gpu-wheels
@@ -23,6 +25,12 @@ help:
 	@echo "make lint   - ruff"
 
 $(VENV)/.installed: pyproject.toml
+	@$(PY) -c "import torch, torchvision" 2>/dev/null || { \
+	  free=$$(df -Pk "$$(dirname "$(abspath $(VENV))")" | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  [ "$$free" -ge "$(MIN_FREE_GB)" ] || { echo "make: only $$free GB free where $(VENV) goes; installing \
+	$(TORCH_INSTALL) takes about $(MIN_FREE_GB) GB on x86_64 Linux (PyPI's build of torch brings CUDA's \
+	libraries). Free some space, or set MIN_FREE_GB to what your TORCH_INSTALL needs (0 skips this check)." >&2; \
+	  exit 1; }; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INSTALL)
