@@ -1,4 +1,5 @@
 import re
+import subprocess
 from pathlib import Path
 
 import tomllib
@@ -30,3 +31,17 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "HF_HUB_OFFLINE=1" in ci and "SPIKECLIP_FAST=1" in ci
     assert "make test" in readme and "make run" in readme
+
+
+def test_install_stops_at_once_when_the_disk_is_too_full(tmp_path):
+    """A torch install on a full disk fails 47 s in with Errno 28; the Makefile checks first and says why."""
+    venv = tmp_path / ".venv"
+    run = subprocess.run(
+        ["make", "-C", str(ROOT), "install", f"VENV={venv}", "MIN_FREE_GB=1000000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert "GB free where" in run.stderr and "MIN_FREE_GB" in run.stderr, run.stderr
+    assert not venv.exists(), "the check must come before the venv is made"
