@@ -104,3 +104,14 @@ def test_smoothed_rejects_bad_input():
         baselines.smoothed(np.full((8, 8), np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         baselines.smoothed(np.zeros((1, 2, 8, 8), dtype=np.float32))
+
+
+def test_tfstp_is_the_same_whatever_ran_before(rng):
+    """TFSTP caches its steady-state table: a call must not depend on the calls before it."""
+    a = (rng.random((200, 9, 11)) < 0.3).astype(np.uint8)
+    b = (rng.random((60, 9, 11)) < 0.1).astype(np.uint8)  # another length: another table
+    first = baselines.tfstp(a)
+    baselines.tfstp(b)
+    baselines.tfstp(torch.from_numpy(a), center=120)
+    np.testing.assert_array_equal(baselines.tfstp(a), first)
+    assert np.isfinite(first).all() and 0 <= first.min() and first.max() <= 1
