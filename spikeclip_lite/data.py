@@ -284,12 +284,10 @@ def _slide(layer: torch.Tensor, dx: float, dy: float, n_frames: int, padding: st
     ``(t − T//2)/T · (dx, dy)`` in normalised image units (2 = full width; x right, y down).
     Bilinear resampling; ``padding`` as in ``grid_sample``. Returns (T, C, H, W)."""
     frac = (torch.arange(n_frames, dtype=torch.float32) - n_frames // 2) / n_frames
-    theta = torch.zeros(n_frames, 2, 3)
-    theta[:, 0, 0] = 1
-    theta[:, 1, 1] = 1
-    theta[:, 0, 2] = -frac * dx  # sample from x − shift
-    theta[:, 1, 2] = -frac * dy
-    grid = F.affine_grid(theta, (n_frames, *layer.shape), align_corners=False)
+    # A translation: the identity's sampling grid plus each frame's shift (sample from x − shift). The same
+    # grid, to the bit, as F.affine_grid with one translation matrix per frame, without its batched product.
+    base = F.affine_grid(torch.eye(2, 3)[None], (1, *layer.shape), align_corners=False)  # (1, H, W, 2)
+    grid = base + torch.stack([-frac * dx, -frac * dy], dim=-1)[:, None, None, :]  # (T, H, W, 2)
     src = layer.float()[None].expand(n_frames, -1, -1, -1)
     return F.grid_sample(src, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
