@@ -26,8 +26,9 @@ help:
 
 $(VENV)/.installed: pyproject.toml
 	@$(PY) -c "import torch, torchvision" 2>/dev/null || { \
-	  free=$$(df -Pk "$$(dirname "$(abspath $(VENV))")" | awk 'NR==2 {print int($$4 / 1048576)}'); \
-	  [ "$$free" -ge "$(MIN_FREE_GB)" ] || { echo "make: only $$free GB free where $(VENV) goes; installing \
+	  dir="$(abspath $(VENV))"; while [ ! -d "$$dir" ]; do dir=$$(dirname "$$dir"); done; \
+	  free=$$(df -Pk "$$dir" 2>/dev/null | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  [ -z "$$free" ] || [ "$$free" -ge "$(MIN_FREE_GB)" ] || { echo "make: only $$free GB free where $(VENV) goes; installing \
 	$(TORCH_INSTALL) takes about $(MIN_FREE_GB) GB on x86_64 Linux (PyPI's build of torch brings CUDA's \
 	libraries). Free some space, or set MIN_FREE_GB to what your TORCH_INSTALL needs (0 skips this check)." >&2; \
 	  exit 1; }; }

@@ -2,6 +2,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +34,11 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "make run" in readme
 
 
-def test_install_stops_at_once_when_the_disk_is_too_full(tmp_path):
-    """A torch install on a full disk fails 47 s in with Errno 28; the Makefile checks first and says why."""
-    venv = tmp_path / ".venv"
+@pytest.mark.parametrize("where", [".venv", "not/made/yet/.venv"])
+def test_install_stops_at_once_when_the_disk_is_too_full(tmp_path, where):
+    """A torch install on a full disk fails 47 s in with Errno 28; the Makefile checks first and says why
+    (measuring the nearest folder that exists when the venv's own folders are not made yet)."""
+    venv = tmp_path / where
     run = subprocess.run(
         ["make", "-C", str(ROOT), "install", f"VENV={venv}", "MIN_FREE_GB=1000000"],
         capture_output=True,
@@ -44,4 +47,4 @@ def test_install_stops_at_once_when_the_disk_is_too_full(tmp_path):
     )
     assert run.returncode != 0
     assert "GB free where" in run.stderr and "MIN_FREE_GB" in run.stderr, run.stderr
-    assert not venv.exists(), "the check must come before the venv is made"
+    assert not venv.exists() and not (tmp_path / "not").exists(), "the check must come before the venv is made"
