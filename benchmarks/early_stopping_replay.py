@@ -28,18 +28,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from spikeclip_lite.train import SCORE_RANGE, Defences, replay_early_stopping  # noqa: E402
+from spikeclip_lite.train import Defences, check_early_stopping, replay_early_stopping  # noqa: E402
 
 
 def rules(tolerances: list[float]) -> dict[str, dict[str, object]]:
     """Rule name → the ``Defences`` fields it changes: "last" at each tolerance (the latest candidate whose score
     is at most that far below the best candidate's), then "best"."""
-    lo, hi = SCORE_RANGE
-    bad = [t for t in tolerances if not lo <= t <= hi]
-    if bad:
-        raise SystemExit(f"tolerances must be within {lo:g}–{hi:g} (the judge's score's range), got {bad}")
     out: dict[str, dict[str, object]] = {}
     for t in dict.fromkeys(tolerances):  # each once, in the order given
+        try:
+            check_early_stopping(Defences(pick="last", score_tolerance=t))
+        except ValueError as e:
+            raise SystemExit(f"--tolerance: {e} (the judge's score's range)") from None
         out[f"last tol {t:g}"] = {"pick": "last", "score_tolerance": t}
     out["best"] = {"pick": "best"}
     return out

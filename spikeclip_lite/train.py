@@ -45,6 +45,7 @@ __all__ = [
     "train_coarse",
     "train_prompts",
     "train_fine",
+    "check_early_stopping",
     "keeps",
     "replay_early_stopping",
     "train_supervised",
@@ -535,6 +536,15 @@ def train_prompts(
     return loop.history
 
 
+def check_early_stopping(defences: Defences) -> None:
+    """Raise ValueError when ``defences.pick`` or ``defences.score_tolerance`` is not one early stopping knows."""
+    if defences.pick not in PICKS:
+        raise ValueError(f"Defences.pick={defences.pick!r} is not one of {list(PICKS)}")
+    lo, hi = SCORE_RANGE
+    if not lo <= defences.score_tolerance <= hi:  # NaN fails too; below 0 keeps nothing
+        raise ValueError(f"Defences.score_tolerance={defences.score_tolerance} must be within {lo:g}–{hi:g}")
+
+
 def _guards(defences: Defences) -> dict[str, tuple[int, str]]:
     """The measures early stopping guards: measure → (+1: a candidate keeps at least the start's value, −1: at
     most; the defence that asks for it)."""
@@ -589,6 +599,7 @@ def replay_early_stopping(history: dict[str, list[float]], defences: Defences) -
     depend on the rule (it only chooses which weights to keep), so one guarded run's log answers for every rule
     (unguarded, :func:`train_fine` never validates the start, so step 0 is skipped here too). When nothing is kept
     (``early_stop`` off), the last validated step: the run ends on its last weights."""
+    check_early_stopping(defences)
     steps, guards = history.get("val_step") or [], _guards(defences)
     needed = ["val_score"] + [f"val_{k}" for k in guards if k != "score"]
     short = [k for k in needed if len(history.get(k) or []) != len(steps)]
@@ -645,11 +656,7 @@ def train_fine(
     ``defences.texture_margin``) and, with ``pick="last"``, its score at least the start's.
     """
     defences = defences or Defences()
-    if defences.pick not in PICKS:
-        raise ValueError(f"Defences.pick={defences.pick!r} is not one of {list(PICKS)}")
-    lo, hi = SCORE_RANGE
-    if not lo <= defences.score_tolerance <= hi:  # NaN fails too; below 0 keeps nothing
-        raise ValueError(f"Defences.score_tolerance={defences.score_tolerance} must be within {lo:g}–{hi:g}")
+    check_early_stopping(defences)
     dev = _device(cfg)
     model, data = on_device(lrn, train_set, cfg)
     anchor_images = anchor_images.to(dev) if anchor_images is not None else None

@@ -248,6 +248,12 @@ def test_replay_early_stopping_checks_its_log():
         train.replay_early_stopping({**log, "val_hf_share": [0.2]}, train.Defences())
     with pytest.raises(ValueError, match="step 0"):
         train.replay_early_stopping({k: v[1:] for k, v in log.items()}, train.Defences())
+    # it refuses the rules train_fine refuses (an unknown pick was replayed as "best")
+    with pytest.raises(ValueError, match="pick='first'.*last"):
+        train.replay_early_stopping(log, train.Defences(pick="first"))
+    for bad in (-0.01, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="score_tolerance=.* must be within 0–2"):
+            train.replay_early_stopping(log, train.Defences(score_tolerance=bad))
 
 
 def test_defences_off_and_standardise():
