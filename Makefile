@@ -35,28 +35,33 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH_INSTALL)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (spikeclip-lite)" >/dev/null
 	@touch $@
 
-install: $(VENV)/.installed
+# What the tests, papermill runs and ruff need on top (`make run` and `make lab` do without them).
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.dev-installed
 
 run: $(VENV)/.installed
 	$(PY) -m spikeclip_lite pipeline --fast --clip teaching --out $(OUT)/pipeline
 
-course: $(VENV)/.installed
+course: $(VENV)/.dev-installed
 	$(PY) -m spikeclip_lite course --out $(OUT)/course
 
-test: $(VENV)/.installed
+test: $(VENV)/.dev-installed
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests -q
 	SPIKECLIP_FAST=$${SPIKECLIP_FAST:-1} HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 notebooks -q -p no:cacheprovider
 	@$(PY) tests/print_timings.py
 
-test-full: $(VENV)/.installed
+test-full: $(VENV)/.dev-installed
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py tests/test_benchmarks.py -m fullmode -q -s -p no:cacheprovider
 
 # Needs Debian's chromium: installed here with apt-get when run as root, else `sudo apt-get install -y chromium`.
-test-browser: $(VENV)/.installed
+test-browser: $(VENV)/.dev-installed
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } || \
 	  { echo "make test-browser needs Debian's chromium: sudo apt-get install -y chromium"; exit 1; }
@@ -73,13 +78,13 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_windows.py
 
 # Every notebook in FULL mode on CUDA (papermill -p FAST False -p DEVICE cuda) → outputs/gpu/
-test-gpu: $(VENV)/.installed
+test-gpu: $(VENV)/.dev-installed
 	$(PY) -m spikeclip_lite course --full --device cuda --out $(OUT)/gpu
 
-gpu-wheels: $(VENV)/.installed
+gpu-wheels: $(VENV)/.dev-installed
 	$(PY) benchmarks/gpu_wheels.py
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check spikeclip_lite tests benchmarks notebooks
 
 samples: $(VENV)/.installed

@@ -78,7 +78,13 @@ def run_notebooks(
     Raises the first notebook error (papermill's ``PapermillExecutionError`` names the cell), or ValueError
     for a bad setting.
     """
-    import papermill as pm  # dev/run dependency; imported lazily
+    try:
+        import papermill as pm  # a dev dependency (the tests', `make course`'s); imported lazily
+    except ImportError as e:
+        raise ImportError(
+            "running the course headless needs papermill, a dev dependency: pip install -e '.[dev]' "
+            "(or `make course`, which installs it)"
+        ) from e
 
     from .settings import configure
 

@@ -85,3 +85,15 @@ def test_course_refuses_a_bad_setting_before_any_notebook_runs(tmp_path, monkeyp
     with pytest.raises(ValueError, match="seed is a notebook parameter \\(SEED\\)"):
         run_notebooks(tmp_path / "out", fast=False, settings=["seed=1"])  # the notebooks seed from SEED
     assert not (tmp_path / "out").exists()
+
+
+def test_course_without_papermill_says_how_to_install_it(tmp_path, monkeypatch):
+    """`make run` installs the runtime only; running the course headless then names the missing tool."""
+    import sys
+
+    from spikeclip_lite.course import run_notebooks
+
+    monkeypatch.setitem(sys.modules, "papermill", None)  # `import papermill` raises ImportError
+    with pytest.raises(ImportError, match=r"papermill.*pip install -e '\.\[dev\]'"):
+        run_notebooks(tmp_path / "out", fast=True, only=["01_"])
+    assert not (tmp_path / "out").exists()

@@ -1,5 +1,8 @@
 import re
+import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -48,3 +51,44 @@ def test_install_stops_at_once_when_the_disk_is_too_full(tmp_path, where):
     assert run.returncode != 0
     assert "GB free where" in run.stderr and "MIN_FREE_GB" in run.stderr, run.stderr
     assert not venv.exists() and not (tmp_path / "not").exists(), "the check must come before the venv is made"
+
+
+@pytest.mark.parametrize("target", ["run", "lab", "samples"])
+def test_make_run_installs_what_it_needs_and_not_the_test_tools(tmp_path, target):
+    """`make run` installs the runtime only (10 s less of the first command); the tests' tools come with
+    `make test` (and `make install`)."""
+    plan = {}
+    for t in (target, "test", "install"):
+        run = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), t, f"VENV={tmp_path / '.venv'}"], capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        plan[t] = run.stdout
+    assert "pip install -q -e ." in plan[target] and "[dev]" not in plan[target], plan[target]
+    assert "ipykernel install" in plan[target]  # `make lab`'s kernel
+    for t in ("test", "install"):
+        assert "pip install -q -e '.[dev]'" in plan[t], plan[t]
+
+
+def test_the_wheel_carries_the_teaching_clips_and_builds_without_warnings(tmp_path):
+    """A plain `pip install` (not editable) must ship the offline CLIPs; setuptools' deprecation warnings
+    (a TOML-table license, a data folder missing from `packages`) were a wall of text in every install."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "spikeclip_lite", src / "spikeclip_lite", ignore=shutil.ignore_patterns("__pycache__"))
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert "BuildBackendWarning" not in log and "Deprecat" not in log, log[-3000:]
+    (wheel,) = tmp_path.glob("spikeclip_lite-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assets = {p.name for p in (ROOT / "spikeclip_lite" / "assets").iterdir()}
+    assert assets and {f"spikeclip_lite/assets/{a}" for a in assets} <= names, sorted(names)
+    assert "spikeclip_lite/teaching_clip.py" in names
