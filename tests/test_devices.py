@@ -71,3 +71,55 @@ def test_reconstruct_returns_cpu_images_from_a_gpu_network(fake_cuda):
     lrn = _to_fake_cuda(models.LRN())
     out = train.reconstruct(lrn, torch.rand(3, 50, 16, 16, dtype=torch.float16))
     assert out.device.type == "cpu" and out.shape == (3, 16, 16)
+
+
+def test_full_mode_trains_under_bf16_autocast_channels_last_and_fused_adam(tmp_path, monkeypatch):
+    """What only CUDA runs, rehearsed on the CPU: every stage under bf16 autocast (``train.autocast``), the
+    LRN in channels_last (``train.on_device``) and Adam's fused kernel. A float32/bf16 mix that a GPU run
+    would trip over (an in-place write, a ``torch.where``, a comparison) fails here first."""
+    import math
+    from dataclasses import replace
+
+    from spikeclip_lite import pipeline, settings
+
+    calls = []
+
+    def bf16_autocast(dev):
+        calls.append(dev.type)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    real_on_device, real_adam = train.on_device, torch.optim.Adam
+
+    def channels_last(lrn, train_set, cfg):
+        model, data_ = real_on_device(lrn, train_set, cfg)
+        lrn.to(memory_format=torch.channels_last)
+        return model, data_
+
+    def fused_adam(*args, fused=None, **kwargs):
+        calls.append("fused")
+        return real_adam(*args, fused=True, **kwargs)
+
+    monkeypatch.setattr(train, "autocast", bf16_autocast)
+    monkeypatch.setattr(train, "on_device", channels_last)
+    monkeypatch.setattr(torch.optim, "Adam", fused_adam)
+    real_forward = models.LRN.forward
+
+    def forward(self, *args, **kwargs):
+        out = real_forward(self, *args, **kwargs)
+        calls.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(models.LRN, "forward", forward)
+    cfg = replace(
+        settings.FULL, size=32, n_train=8, n_val=4, n_test=4, n_hq=8, batch=4, steps_coarse=4, steps_prompts=3,
+        steps_fine=3, steps_supervised=3, warmup_steps=2, crop=16, supervised_crop=16, clip="teaching", device="cpu",
+    )  # fmt: skip
+    result = pipeline.run_pipeline(cfg, tmp_path, progress=False)
+    assert calls.count("fused") >= 3 and calls.count("cpu") >= 6, calls  # coarse, fine, bound, and their validations
+    assert calls.count(torch.bfloat16) >= 3 * 2, "the LRN did not run under bf16 autocast"
+    for method in ("coarse", "fine", "supervised"):
+        for part in ("static", "moving"):
+            row = result["table"][method][part]
+            assert all(math.isfinite(row[k]) for k in ("psnr", "aligned_psnr", "ssim", "texture")), (method, row)
+    fine = result["histories"]["fine"]
+    assert fine["val_score"] and all(math.isfinite(v) for v in fine["val_score"])
