@@ -61,7 +61,7 @@ test-full: $(VENV)/.dev-installed
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m pytest tests/test_notebooks.py tests/test_benchmarks.py -m fullmode -q -s -p no:cacheprovider
 
 # Needs Debian's chromium: installed here with apt-get when run as root, else `sudo apt-get install -y chromium`.
-test-browser: $(VENV)/.dev-installed
+test-browser: $(VENV)/.installed
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } || \
 	  { echo "make test-browser needs Debian's chromium: sudo apt-get install -y chromium"; exit 1; }

@@ -67,8 +67,11 @@ INSTALL=${INSTALL:-1}  # 0: use the Python environment as it is (the CPU rehears
 if [ "$INSTALL" = 1 ] && [ -d .gpu_wheels ]; then
   $PY -m pip install -q --no-index --find-links .gpu_wheels open_clip_torch papermill ipykernel ipywidgets
 fi
+HOW="the Python environment as it is (INSTALL=0)"
 if [ "$INSTALL" = 1 ]; then
-  $PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || export PYTHONPATH=$PWD
+  # the image's own setuptools builds it (offline); one older than 77 refuses pyproject's SPDX licence: run from here
+  if $PY -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null; then HOW="pip install -e ."
+  else export PYTHONPATH=$PWD; HOW="PYTHONPATH=$PWD (pip install -e . failed with the image's setuptools)"; fi
 fi
 $PY -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 if command -v nvidia-smi >/dev/null; then
@@ -80,6 +83,7 @@ if command -v nvidia-smi >/dev/null; then
 else
   echo "no nvidia-smi here: no GPU name and no utilisation log (device $DEVICE)" | tee "$OUT/gpu.txt"
 fi
+echo "spikeclip_lite from: $HOW" | tee -a "$OUT/gpu.txt"
 # /usr/bin/time -v adds the peak memory to the pipeline's log; a bare image may lack it
 TIME=()
 [ -x /usr/bin/time ] && TIME=(/usr/bin/time -v)

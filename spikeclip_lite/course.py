@@ -80,8 +80,10 @@ def run_notebooks(
     """
     try:
         import papermill as pm  # a dev dependency (the tests', `make course`'s); imported lazily
-    except ImportError as e:
-        raise ImportError(
+    except ModuleNotFoundError as e:
+        if e.name != "papermill":
+            raise  # papermill is there, one of its own dependencies is not: that error says which
+        raise ModuleNotFoundError(
             "running the course headless needs papermill, a dev dependency: pip install -e '.[dev]' "
             "(or `make course`, which installs it)"
         ) from e
