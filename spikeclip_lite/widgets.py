@@ -223,14 +223,15 @@ def window_explorer(
     state = window_view(s, truth(), method.value, center.value, half.value)
 
     def update() -> str:
-        # TFSTP has no window (its neurons integrate the whole stream): a slider that does nothing is off.
+        # TFSTP has no window (its synapses filter every frame from 0 to the key frame): a slider that does
+        # nothing is off.
         half.disabled = method.value == "tfstp"
         new = window_view(s, truth(), method.value, center.value, half.value)
         state.__dict__.update(new.__dict__)
         title = f"{method.value.upper()}: PSNR {state.psnr:.1f} dB, SSIM {state.ssim:.2f}"
         fig = viz.show_images([truth(), state.image], ["truth at key frame", title], vmin=None, vmax=None, size=3.2)
         show_in(out, fig)
-        return "TFSTP uses the whole stream: the half-window slider is off." if half.disabled else ""
+        return "TFSTP filters frames 0 to the key frame: the half-window slider is off." if half.disabled else ""
 
     return _panel(update, [center, half, method], [W.HBox([center, half]), method], out, status), state
 

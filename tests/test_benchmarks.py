@@ -185,6 +185,7 @@ def test_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     }, names  # + gpu_util.csv where nvidia-smi runs: 8, the tool's limit
     gpu_log = (out / "gpu.txt").read_text()
     assert "no nvidia-smi here" in gpu_log
+    assert "spikeclip_lite from: the Python environment as it is (INSTALL=0)" in gpu_log  # how it got the package
     # the parts in their order, the figures issue #11 waits for first, each with its seconds
     parts = [line.split(":")[0] for line in gpu_log.splitlines() if line.startswith("part ")]
     assert parts == ["part pipeline", "part tradeoff", "part bench", "part course"], gpu_log
