@@ -31,7 +31,7 @@ def main() -> None:
     flat = scenes.gt.mean(dim=(1, 2), keepdim=True).expand_as(scenes.gt).clone()  # each image's mean
     recons = run.test_reconstructions(include=(), split=args.split)  # the classical methods only
     recons["flat (the floor)"] = flat
-    table = evaluate_methods(recons, scenes, run.judge, None, run.classes)
+    table = evaluate_methods(recons, scenes, run.judge, None, classes=run.classes)
     print(f"{args.mode} mode, {len(scenes)} {args.split} scenes at {cfg.size}²:")
     print(format_table(table))
 

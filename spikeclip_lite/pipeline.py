@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from functools import cached_property, partial
@@ -28,7 +28,7 @@ from .clip import Clip, load_clip, resolve_device
 from .gpu_usage import GpuUsage
 from .models import LRN
 from .prompts import PromptPair
-from .settings import FAST, PRESETS, PipelineConfig, changes, check_settings
+from .settings import FAST, PRESETS, PipelineConfig, changes, check_settings, class_loss_from
 from .spike_data import SpikeSet, make_hq_images, recorded_split, simulated_split
 from .train import Defences, StageConfig, reconstruct, train_coarse, train_fine, train_prompts, train_supervised
 
@@ -107,6 +107,8 @@ class StageCache:
         settings = {k: v for k, v in asdict(self.cfg).items() if k not in (*_SPEED_KEYS, *_SCORING_KEYS)}
         if stage in STAGE_KEYS:
             settings = {k: settings[k] for k in (*_DATA_KEYS, *STAGE_KEYS[stage])}
+        if "class_after" in settings:  # keyed by what it does: "never" is one key however it is spelled
+            settings["class_after"] = class_loss_from(self.cfg)
         for key, before in _ADDED_LATER.items():  # at the value that computes what runs did before it existed:
             if key in settings and settings[key] == before:  # left out, so checkpoints trained then are found
                 del settings[key]
@@ -271,8 +273,7 @@ class Run(RunInputs):
         return StageConfig(steps, c.batch, lr, ckpt_dir=str(folder or self.stage_dir(name)), decay=decay, **same)
 
     def coarse(self) -> LRN:
-        """Stage 1: the LRN trained on the fidelity target, with the class loss from step ``class_after`` (the
-        presets: never; ``class_after=0`` puts the class loss back from the first step)."""
+        """Stage 1: the LRN on the fidelity target; the class loss from step ``class_after`` (presets: never)."""
         c = self.cfg
 
         def train() -> tuple[LRN, dict]:
@@ -280,6 +281,7 @@ class Run(RunInputs):
             lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse", decay=c.lr_decay)
             terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
+            terms["class_after"] = class_loss_from(c)  # None (the presets): never
             h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, crop=c.crop, **terms)
             return lrn, h
 
@@ -406,7 +408,8 @@ def score_images(
     labels: torch.Tensor,
     judge: Clip,
     guide: Clip | None = None,
-    classes: tuple[str, ...] = data.CLASSES,
+    *,
+    classes: Sequence[str],
 ) -> dict[str, float | None]:
     """Mean scores of images (N, H, W) in [0, 1]: PSNR, SSIM, aligned PSNR and texture ratio
     (:func:`metrics.texture_ratio`, 1 = as much fine texture as the ground truth) against the ground truth
@@ -439,15 +442,19 @@ def evaluate_methods(
     test: SpikeSet,
     judge: Clip,
     guide: Clip | None = None,
-    classes: tuple[str, ...] = data.CLASSES,
+    *,
+    classes: Sequence[str],
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{method: {"static": scores, "moving": scores, "all": scores}}``."""
+    """``{method: {"static": scores, "moving": scores, "all": scores}}``. ``classes``: the names the test
+    labels index (``run.classes``), asked for by name: a default list would score a CIFAR-10 run's labels
+    against the course's shapes without a word."""
     table = {}
     for name, imgs in recons.items():
         table[name] = {}
         for part, mask in _parts(test.moving) if test.has_ground_truth else _parts(test.moving)[-1:]:
             if mask.any():
-                table[name][part] = score_images(imgs[mask], test.gt[mask], test.labels[mask], judge, guide, classes)
+                gt, labels = test.gt[mask], test.labels[mask]
+                table[name][part] = score_images(imgs[mask], gt, labels, judge, guide, classes=classes)
     return table
 
 
@@ -573,7 +580,7 @@ def run_pipeline(
                 run.supervised()
         with clock.phase("evaluation"):
             recons = run.test_reconstructions(split=split)
-            table = evaluate_methods(recons, scored, run.judge, run.guide, run.classes)
+            table = evaluate_methods(recons, scored, run.judge, run.guide, classes=run.classes)
             paired = paired_gaps(recons, scored)
     wall = time.perf_counter() - clock.t0
     result = {

@@ -26,6 +26,7 @@ __all__ = [
     "changes",
     "override",
     "check_settings",
+    "class_loss_from",
 ]
 
 
@@ -104,14 +105,15 @@ class PipelineConfig:
     # (1.0 = the plain cross-entropy, the paper's). It applies to the coarse and the fine stage alike.
     class_enough: float = 0.9
     # class_after: steps of the coarse stage's fidelity term alone before the class loss joins (0 = from the
-    # first step, the paper's lead; ≥ steps_coarse = never: the coarse stage learns from the spikes alone).
+    # first step, the paper's lead; None, `--set class_after=none`, or ≥ steps_coarse = never: the coarse stage
+    # learns from the spikes alone, however many steps it takes: class_loss_from()). None in every preset.
     # Measured on the validation scenes, with the "rate" target then (docs/full_size.md): the class loss in the
     # coarse stage paints a texture the guide (and the judge, a CLIP trained on the same scenes) reads as the
     # class. Fast mode, 48
     # scenes, moving: with it from step 0, coarse 20.56 dB / texture 2.4 / judge accuracy 0.75; from step 150,
     # 21.51 / 3.0 / 0.71; never, 23.30 / 1.1 / 0.79. At 128² (the proxy), never: 22.96 / 3.3 / 0.83 against
     # 20.88 / 5.4 / 1.00 with it (its accuracy bought with texture).
-    class_after: int = 300
+    class_after: int | None = None
     # pad: how every trained LRN (coarse, fine, supervised) computes its outer 5 pixels, in training and in
     # use (models.LRN): "zero" (the authors' network) or "reflect" (the voxels mirrored first). With zeros the
     # fine stage's weight changes move that frame as a side effect: on the 1200-step 128² proxy's validation
@@ -164,7 +166,6 @@ FULL = replace(
     # | +0.54 ± 0.04: on whole frames fine had passed it on moving scenes).
     crop=64,  # (the reason: the comment above)
     supervised_crop=64,  # (the reason: the comment above)
-    class_after=2000,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
     # The anchor holds a 1.5 px low-pass of the coarse output, at 100× the prompt loss's weight: at 1× it held
     # little (the prompt term dominated the gradient), the low-passed output drifted from the coarse one step
     # after step, and aligned PSNR fell after its peak while the judge kept later steps. Proxy
@@ -200,7 +201,6 @@ LONG = replace(
     steps_supervised=1500,  # as long as the coarse stage
     crop=0,  # whole frames, as measured
     supervised_crop=32,  # the bound on 32² windows (the comment on supervised_crop): 1500 steps, 13–22 → 7–10 min
-    class_after=1500,  # = steps_coarse (raise both together): no class loss in the coarse stage, as in fast mode
     # The anchor lets the prompt loss remove noise below 1.5 px (README), at 100× as in full mode, and the prompts
     # learn "clean" from clean images blurred by 1 px: validation (48 scenes), fine − coarse at the kept step,
     # moving | static: anchor 1 and no blur −0.04 | −0.06 dB; 100 alone +0.04 | +0.04; 100 with 1 px +0.17 | +0.02
@@ -227,7 +227,18 @@ PRESETS: dict[str, PipelineConfig] = {"fast": FAST, "full": FULL, "long": LONG}
 FLAGS = ("clip", "device")
 
 
+#: Integer settings that may also be None (``--set KEY=none``), and what None means.
+_OPTIONAL_INTS = {"class_after": "never"}
+
+
 def _parse(name: str, text: str, current: object) -> object:
+    if name in _OPTIONAL_INTS:
+        if text.strip().lower() in ("none", _OPTIONAL_INTS[name]):
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{name} is an int or none ({_OPTIONAL_INTS[name]}), got {text!r}") from None
     if isinstance(current, bool):
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"{name} is true/false, got {text!r}")
@@ -281,6 +292,8 @@ def check_settings(cfg: PipelineConfig) -> PipelineConfig:
     work starts. Returns ``cfg``."""
     for key, allowed in LIMITS.items():
         value = getattr(cfg.defences, key.split(".")[1]) if key.startswith("defences.") else getattr(cfg, key)
+        if value is None and key in _OPTIONAL_INTS:
+            continue
         if isinstance(allowed[0], str):
             if value not in allowed:
                 raise ValueError(f"setting {key}={value!r} is not one of {list(allowed)}")
@@ -330,6 +343,14 @@ def override(cfg: PipelineConfig, assignments: list[str]) -> PipelineConfig:
         else:
             raise ValueError(f"unknown setting {key!r}; choose from {sorted(names - {'defences'})} or defences.*")
     return cfg
+
+
+def class_loss_from(cfg: PipelineConfig) -> int:
+    """The coarse step at which the class loss joins: ``cfg.class_after``, or ``cfg.steps_coarse`` (never) when
+    it is None or later than the stage's last step. Raising ``steps_coarse`` never turns the class loss on."""
+    if cfg.class_after is None:
+        return cfg.steps_coarse
+    return min(cfg.class_after, cfg.steps_coarse)
 
 
 def configure(

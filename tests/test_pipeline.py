@@ -107,6 +107,12 @@ def test_stages_are_cached_and_resumed(tmp_path):
     more_tests = pipeline.Run(replace(TINY, n_test=TINY.n_test + 7), tmp_path, progress=False)
     assert all(more_tests.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine", "supervised"))
     assert pipeline.Run(replace(TINY, n_val=TINY.n_val + 1), tmp_path).stage_dir("fine") != run.stage_dir("fine")
+    # class_after is keyed by what it does: None (never), the stage's steps or later are one key; 0 is another
+    assert TINY.class_after is None
+    for never in (TINY.steps_coarse, TINY.steps_coarse + 50):
+        same = pipeline.Run(replace(TINY, class_after=never), tmp_path, progress=False)
+        assert all(same.stage_dir(s) == run.stage_dir(s) for s in ("coarse", "prompts", "fine"))
+    assert pipeline.Run(replace(TINY, class_after=0), tmp_path).stage_dir("coarse") != run.stage_dir("coarse")
     # crop changes the coarse stage (and all that follow it); supervised_crop the bound alone
     whole = pipeline.Run(replace(TINY, crop=0), tmp_path, progress=False)
     assert all(whole.stage_dir(s) != run.stage_dir(s) for s in ("coarse", "prompts", "fine"))
@@ -442,3 +448,13 @@ def test_prompt_learning_trains_on_the_blurred_clean_images(tmp_path, monkeypatc
     run.prompts()
     assert torch.equal(seen["hq"], run.prompt_hq_images())
     assert not torch.allclose(seen["hq"], run.hq_images)
+
+
+def test_scores_ask_for_the_class_names_their_labels_index():
+    """A default class list scored a CIFAR-10 run's labels against the course's shapes (notebooks 04 and 06
+    called it without ``run.classes``): the names are now a required keyword."""
+    imgs = torch.rand(2, 32, 32)
+    with pytest.raises(TypeError, match="classes"):
+        pipeline.score_images(imgs, imgs, torch.zeros(2, dtype=torch.long), None)
+    with pytest.raises(TypeError, match="classes"):
+        pipeline.evaluate_methods({"x": imgs}, None, None)

@@ -27,10 +27,24 @@ def test_every_preset_coarse_stage_learns_from_the_spikes_alone():
     """The class loss never joins the presets' coarse stage (measured: docs/full_size.md), and its fidelity
     target is TFI on one gain for the whole set; a negative class_after is refused before any work."""
     for preset in (FAST, FULL, LONG):
-        assert preset.class_after >= preset.steps_coarse and preset.fidelity_target == "tfi_gain"
+        assert preset.class_after is None and preset.fidelity_target == "tfi_gain"
+        assert settings.class_loss_from(preset) == preset.steps_coarse  # never: after the stage's last step
     assert configure("fast", ["class_after=0"]).class_after == 0  # the class loss back from the first step
     with pytest.raises(ValueError, match="class_after=-1 is out of range"):
         configure("fast", ["class_after=-1"])
+
+
+def test_raising_the_coarse_steps_never_turns_the_class_loss_on():
+    """class_after was the preset's step count (300 in fast mode): `--set steps_coarse=1200` then put the class
+    loss back from step 300, silently. None means never, whatever the steps; a number still means that step."""
+    longer = configure("fast", ["steps_coarse=1200"])
+    assert longer.class_after is None and settings.class_loss_from(longer) == 1200
+    assert settings.class_loss_from(configure("fast", ["steps_coarse=1200", "class_after=300"])) == 300
+    assert configure("full", ["class_after=none"]).class_after is None
+    assert configure("full", ["class_after=never"]).class_after is None
+    assert settings.class_loss_from(configure("fast", ["class_after=5000"])) == FAST.steps_coarse  # later = never
+    with pytest.raises(ValueError, match="class_after is an int or none"):
+        configure("fast", ["class_after=soon"])
 
 
 def test_every_preset_value_that_differs_from_fast_mode_gives_its_reason():
