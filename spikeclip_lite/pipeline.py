@@ -281,7 +281,7 @@ class Run(RunInputs):
             lrn = LRN(pad=self.cfg.pad)
             stage = self.stage(c.steps_coarse, c.lr_coarse, "coarse", decay=c.lr_decay)
             terms = {k: getattr(c, k) for k in _COARSE_KEYS if k.startswith(("fidelity_", "class_"))}
-            terms["class_after"] = class_loss_from(c)  # None (the presets): never
+            terms["class_after"] = class_loss_from(c)  # steps_coarse for the presets: never
             h = train_coarse(lrn, self.guide, self.train_set, self.classes, stage, c.warmup_steps, crop=c.crop, **terms)
             return lrn, h
 

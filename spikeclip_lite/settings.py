@@ -71,7 +71,7 @@ class PipelineConfig:
     download: bool = False  # let torchvision download CIFAR-10 into cifar_root (needs internet)
     judge: str = "teaching"  # the independent judge: teaching, or an open_clip "ARCH:PRETRAINED"
     workers: int = -1  # processes that render training scenes (-1: one per spare core; 0 on ≤ 2 cores)
-    # 1.0 since 2026-11-28 (was 0.3): with class_after ≥ steps_coarse (below) the term is the stage's only loss,
+    # 1.0 since 2026-11-28 (was 0.3): with class_after None (never, below) the term is the stage's only loss,
     # at a constant weight
     fidelity_floor: float = 1.0
     # How the guide judges quality (prompt learning and the fine stage's prompt loss):
