@@ -8,7 +8,7 @@
   against gaming the guiding CLIP and early stopping scored by an independent judge.
 - :func:`train_supervised` LRN with ground-truth L1: the bound SpikeCLIP may not use.
 
-Every stage: seeded, ``tqdm`` progress, cuda/mps/cpu, bf16 autocast on CUDA, an atomic
+Every stage: seeded, ``tqdm`` progress, cuda/mps/cpu, bf16 autocast on CUDA GPUs that have it, an atomic
 checkpoint after each epoch, resume from it after an interruption, and a returned history.
 """
 
@@ -40,6 +40,7 @@ __all__ = [
     "Defences",
     "to_clip_image",
     "autocast",
+    "autocast_dtype",
     "quality_views",
     "reconstruct",
     "train_coarse",
@@ -160,9 +161,18 @@ def _device(cfg: StageConfig) -> torch.device:
     return resolve_device(cfg.device)
 
 
+def autocast_dtype(dev: torch.device) -> torch.dtype | None:
+    """bf16 on a CUDA GPU that computes in it (compute capability 8.0 and up: A100, H100, L4, RTX 30xx…); None
+    (fp32) elsewhere: the CPU, and older GPUs such as Colab's T4 (7.5), which only emulate bf16."""
+    if dev.type == "cuda" and torch.cuda.is_available() and torch.cuda.get_device_capability(dev)[0] >= 8:
+        return torch.bfloat16
+    return None
+
+
 def autocast(dev: torch.device):
-    """bf16 autocast on CUDA (the training stages run under it), a no-op on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    """The training stages' autocast on ``dev``: :func:`autocast_dtype`'s, or a no-op."""
+    dtype = autocast_dtype(dev)
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else torch.autocast("cpu", enabled=False)
 
 
 def reconstruct(

@@ -123,3 +123,13 @@ def test_full_mode_trains_under_bf16_autocast_channels_last_and_fused_adam(tmp_p
             assert all(math.isfinite(row[k]) for k in ("psnr", "aligned_psnr", "ssim", "texture")), (method, row)
     fine = result["histories"]["fine"]
     assert fine["val_score"] and all(math.isfinite(v) for v in fine["val_score"])
+
+
+def test_bf16_only_on_gpus_that_compute_in_it(monkeypatch):
+    """Colab's free T4 (compute capability 7.5) only emulates bf16: the stages run there in fp32, and in bf16
+    on an A100/H100 (8.0+); never on the CPU."""
+    assert train.autocast_dtype(torch.device("cpu")) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, expected in (((7, 5), None), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert train.autocast_dtype(CUDA) is expected, capability
