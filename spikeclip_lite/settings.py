@@ -373,6 +373,11 @@ def configure(
         key = item.partition("=")[0].strip()
         if key in flags:
             raise ValueError(f"{key} has a flag of its own: use --{key} {item.partition('=')[2]}")
+        if key in values:  # e.g. a notebook's SETTINGS="seed=1" beside its SEED parameter: neither may win silently
+            raise ValueError(
+                f"{key} is given twice: {key}={values[key]!r} and {item!r} in the settings; give it once "
+                "(in a notebook: its parameter, not SETTINGS)"
+            )
     return check_settings(override(replace(PRESETS[mode], **values), list(overrides)))
 
 

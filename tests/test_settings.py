@@ -133,3 +133,13 @@ def test_which_presets_train_on_windows():
     with pytest.raises(ValueError, match="^setting crop=64, supervised_crop=64 needs pad=reflect"):
         configure("full", ["pad=zero"])
     assert configure("full", ["pad=zero", "crop=0", "supervised_crop=0"]).pad == "zero"
+
+
+def test_a_setting_given_twice_is_refused():
+    """A notebook passes CLIP_NAME, DEVICE and SEED as values and SETTINGS as overrides: SETTINGS="seed=1" used to
+    win over SEED without a word."""
+    with pytest.raises(ValueError, match="seed is given twice"):
+        configure("fast", ["seed=1"], seed=0)
+    with pytest.raises(ValueError, match="has a flag of its own"):  # the command line's own message first
+        configure("fast", ["clip=teaching"], flags=settings.FLAGS, clip="auto")
+    assert configure("fast", ["steps_fine=5"], seed=3).seed == 3
